@@ -1,0 +1,271 @@
+"""The tables: the durable record of people, jobs, images, model versions and human signals.
+
+This module is the data contract the rest of pickloop relies on (see DESIGN.md). Changing a
+column means a new Alembic migration under ``storage/migrations/versions``.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+# Named constraints make migrations reproducible across SQLite (batch mode) and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+PUBLIC_ID_LENGTH = 10
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend.
+
+    SQLite keeps no offset and hands back naive values; comparing those with aware ones raises,
+    so values are normalised to UTC on the way in and marked UTC on the way out.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass an aware UTC datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON,
+    }
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    # Stored as the enum's value in a VARCHAR with a CHECK, so adding a member is a plain
+    # migration on both backends (no PostgreSQL ALTER TYPE dance).
+    return Enum(
+        cls,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda members: [m.value for m in members],
+        name=cls.__name__.lower(),
+        validate_strings=True,
+    )
+
+
+class Consent(enum.StrEnum):
+    UNKNOWN = "unknown"
+    OPTED_IN = "opted_in"
+    OPTED_OUT = "opted_out"
+
+
+class JobKind(enum.StrEnum):
+    IMAGINE = "imagine"
+    VARIATION = "variation"
+    REROLL = "reroll"
+    UPSCALE = "upscale"
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class Origin(enum.StrEnum):
+    DISCORD = "discord"
+    CLI = "cli"
+
+
+class EventKind(enum.StrEnum):
+    UPSCALE = "upscale"
+    VARY_SUBTLE = "vary_subtle"
+    VARY_STRONG = "vary_strong"
+    REROLL = "reroll"
+    FAVORITE = "favorite"
+    LIKE = "like"
+    DISLIKE = "dislike"
+    DELETE = "delete"
+    RATE_LEFT = "rate_left"
+    RATE_RIGHT = "rate_right"
+    RATE_TIE = "rate_tie"
+    RATE_SKIP = "rate_skip"
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Exactly one of the two identifies a person: a Discord account or a local (CLI) name.
+    discord_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    local_name: Mapped[str | None] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    consent: Mapped[Consent] = mapped_column(_enum(Consent), default=Consent.UNKNOWN)
+    blocked: Mapped[bool] = mapped_column(default=False)
+    # Per-person defaults from /settings (aspect ratio, steps, guidance, negative suffix, ...).
+    defaults: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint(
+            "(discord_id IS NULL) <> (local_name IS NULL)", name="one_identity"
+        ),
+    )
+
+
+class ModelVersion(Base):
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    # Hub id, local folder, or a built-in name such as "embedded".
+    base_model: Mapped[str] = mapped_column(String(500))
+    lora_path: Mapped[str | None] = mapped_column(String(1000))
+    lora_sha256: Mapped[str | None] = mapped_column(String(64))
+    serving: Mapped[bool] = mapped_column(default=False)
+    # Share of new grids this version serves when several serve (A/B).
+    share: Mapped[float] = mapped_column(Float, default=1.0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Short and URL-safe: it travels inside Discord button custom_ids (<= 100 characters).
+    public_id: Mapped[str] = mapped_column(String(PUBLIC_ID_LENGTH), unique=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[JobKind] = mapped_column(_enum(JobKind))
+    parent_job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="SET NULL"), index=True
+    )
+    parent_image_id: Mapped[int | None] = mapped_column(
+        ForeignKey("images.id", ondelete="SET NULL", use_alter=True), index=True
+    )
+    prompt: Mapped[str] = mapped_column(Text)
+    negative_prompt: Mapped[str] = mapped_column(Text, default="")
+    # width, height, steps, guidance, and for derived jobs strength / upscale factor.
+    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    base_seed: Mapped[int] = mapped_column(BigInteger)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    status: Mapped[JobStatus] = mapped_column(_enum(JobStatus), default=JobStatus.QUEUED)
+    error: Mapped[str | None] = mapped_column(Text)
+    origin: Mapped[Origin] = mapped_column(_enum(Origin))
+    # Where the result was posted; never an interaction token or a bot token.
+    discord_guild_id: Mapped[int | None] = mapped_column(BigInteger)
+    discord_channel_id: Mapped[int | None] = mapped_column(BigInteger)
+    discord_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    grid_sha256: Mapped[str | None] = mapped_column(String(64))
+    # Which worker runs the job and until when its claim holds; an expired claim on an
+    # unfinished job means the worker died and the job is run again.
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None] = mapped_column()
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+    owner: Mapped[User] = relationship(lazy="raise")
+    model_version: Mapped[ModelVersion] = relationship(lazy="raise")
+    images: Mapped[list[Image]] = relationship(
+        back_populates="job",
+        foreign_keys="Image.job_id",
+        order_by="Image.position",
+        lazy="raise",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+    __table_args__ = (Index("ix_jobs_status_created_at", "status", "created_at"),)
+
+
+class Image(Base):
+    __tablename__ = "images"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(PUBLIC_ID_LENGTH + 2), unique=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    # Position in the grid, row-major: 0 1 / 2 3. A single-image job uses 0.
+    position: Mapped[int] = mapped_column()
+    seed: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    width: Mapped[int] = mapped_column()
+    height: Mapped[int] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    job: Mapped[Job] = relationship(back_populates="images", foreign_keys=[job_id], lazy="raise")
+
+    __table_args__ = (
+        UniqueConstraint("job_id", "position", name="uq_images_job_id_position"),
+        CheckConstraint("position >= 0 AND position < 4", name="position_in_grid"),
+    )
+
+
+class Event(Base):
+    """One human signal. Append-only: labels and pairs are derived from these, never stored."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[EventKind] = mapped_column(_enum(EventKind))
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    image_id: Mapped[int | None] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), index=True
+    )
+    # The other image of a pairwise /rate choice.
+    other_image_id: Mapped[int | None] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE")
+    )
+    # What was shown: the grid position of image_id (and of other_image_id for /rate).
+    position: Mapped[int | None] = mapped_column()
+    other_position: Mapped[int | None] = mapped_column()
+    # The job this click started (an upscale, a variation grid, a re-roll), for tracing.
+    result_job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    origin: Mapped[Origin] = mapped_column(_enum(Origin))
+    # Free-form facts about the signal, such as the raw emoji of a reaction.
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
