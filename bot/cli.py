@@ -1,0 +1,290 @@
+"""``pickloop``: the terminal front end. Every command that produces something takes ``--json``
+and then prints exactly one JSON object on stdout; bad input exits 2 with one line on stderr."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import click
+import pydantic
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bot.app import App, open_app
+from bot.errors import UserError
+from bot.people import Actor
+from bot.prompt import PromptLimits, parse_prompt
+from bot.settings import Settings
+from bot.views import JobView
+from engine import Progress as StepProgress
+from engine import ProgressCallback
+from storage.models import JobStatus
+
+app = typer.Typer(
+    name="pickloop",
+    help="A Midjourney-style image bot whose clicks become preference data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+stderr = Console(stderr=True)
+T = TypeVar("T")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+UserOption = Annotated[
+    str | None,
+    typer.Option("--user", help="Act as this local person (default: PICKLOOP_USER or your login)."),
+]
+JobArgument = Annotated[str, typer.Argument(help="A job id, as printed by imagine or jobs.")]
+IndexArgument = Annotated[int, typer.Argument(help="Which image of the grid: 1 to 4 (row-major).")]
+
+
+class CliFailure(Exception):
+    """The command ran but its work failed (a job that errored); exits 1."""
+
+
+def main() -> None:
+    """Console entry point: one line on stderr for bad input instead of a usage dump."""
+    try:
+        app(standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.exceptions.Abort:
+        _fail("aborted", 130)
+    except click.UsageError as error:
+        _fail(error.format_message(), 2)
+    except click.ClickException as error:
+        _fail(error.format_message(), error.exit_code)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    print(f"pickloop: {' '.join(message.split())}", file=sys.stderr)
+    sys.exit(code)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except pydantic.ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        _fail(f"bad setting PICKLOOP_{where.upper()}: {first['msg']}", 2)
+
+
+def _actor(settings: Settings, user: str | None) -> Actor:
+    name = user or settings.user or getpass.getuser()
+    name = name.strip()
+    if not name or len(name) > 100:
+        _fail("--user needs a name of 1 to 100 characters", 2)
+    return Actor.local(name)
+
+
+def _run(work: Callable[[App], Awaitable[T]]) -> T:
+    settings = _settings()
+
+    async def inside() -> T:
+        async with open_app(settings) as opened:
+            return await work(opened)
+
+    try:
+        return asyncio.run(inside())
+    except UserError as error:
+        _fail(str(error), 2)
+    except CliFailure as error:
+        _fail(str(error), 1)
+
+
+@contextmanager
+def _progress_bars(enabled: bool) -> Iterator[Callable[[str], ProgressCallback | None]]:
+    """A per-job progress bar on stderr, only when a person is watching a terminal."""
+    if not enabled or not sys.stderr.isatty():
+        yield lambda _job_id: None
+        return
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stderr,
+        transient=True,
+    ) as bars:
+
+        def for_job(job_id: str) -> ProgressCallback:
+            task = bars.add_task(f"job {job_id}", total=None)
+
+            def advance(step: StepProgress) -> None:
+                bars.update(task, completed=step.step, total=step.total)
+
+            return advance
+
+        yield for_job
+
+
+def _produce(
+    as_json: bool,
+    queue: Callable[[App], Awaitable[JobView]],
+) -> None:
+    """Resume what a crash left behind, queue the new job, run it, and report it."""
+    with _progress_bars(enabled=not as_json) as progress_for:
+
+        async def work(opened: App) -> tuple[JobView, list[tuple[str, JobStatus]]]:
+            resumed = await opened.resume_interrupted(progress_for)
+            queued = await queue(opened)
+            await opened.runner.run(queued.job_id, progress_for(queued.job_id))
+            view = await opened.service.show(queued.job_id, warnings=queued.warnings)
+            return view, resumed
+
+        view, resumed = _run(work)
+    _report(view, resumed, as_json)
+    if view.status != JobStatus.DONE.value:
+        _fail(f"job {view.job_id} {view.status}: {view.error or 'no reason recorded'}", 1)
+
+
+def _report(view: JobView, resumed: list[tuple[str, JobStatus]], as_json: bool) -> None:
+    for warning in view.warnings:
+        stderr.print(f"[yellow]warning:[/] {warning}")
+    if as_json:
+        payload: dict[str, Any] = view.to_json()
+        payload["resumed_jobs"] = [{"job_id": j, "status": s.value} for j, s in resumed]
+        print(json.dumps(payload))
+        return
+    for job_id, status in resumed:
+        stderr.print(f"resumed interrupted job {job_id}: {status.value}")
+    _print_view(view)
+
+
+def _print_view(view: JobView) -> None:
+    out = Console()
+    out.print(f"[bold]{view.kind} {view.job_id}[/] {view.status} · {view.prompt!r}")
+    p = view.parameters
+    out.print(
+        f"  {p.get('width')}x{p.get('height')} · steps {p.get('steps')} · cfg {p.get('guidance')}"
+        f" · model {view.model} · seeds {view.seeds[0]}..{view.seeds[-1]}"
+    )
+    if view.grid_path:
+        out.print(f"  grid: {view.grid_path}")
+    for image in view.images:
+        out.print(f"  {image.index}: image {image.id} seed {image.seed} {image.path}")
+    if view.error:
+        out.print(f"  error: {view.error}")
+
+
+@app.command()
+def imagine(
+    prompt: Annotated[str, typer.Argument(help='The prompt, e.g. "a lighthouse at dusk --ar 16:9".')],
+    user: UserOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Make a 2x2 grid from a prompt and say where it is."""
+    settings = _settings()
+    actor = _actor(settings, user)
+    try:
+        # Refuse malformed parameters before anything is opened, loaded or written.
+        parse_prompt(prompt, PromptLimits(settings.max_steps, settings.max_guidance))
+    except UserError as error:
+        _fail(str(error), 2)
+    _produce(as_json, lambda opened: opened.service.imagine(actor, prompt))
+
+
+@app.command()
+def upscale(job: JobArgument, index: IndexArgument, user: UserOption = None, as_json: JsonOption = False) -> None:
+    """Upscale image INDEX of a grid (like U1-U4); records the click."""
+    actor = _actor(_settings(), user)
+    _produce(as_json, lambda opened: opened.service.upscale(actor, job, index))
+
+
+@app.command()
+def vary(
+    job: JobArgument,
+    index: IndexArgument,
+    strong: Annotated[bool, typer.Option("--strong/--subtle", help="How far variations go.")] = False,
+    user: UserOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Make a grid of variations of image INDEX (like V1-V4); records the click."""
+    actor = _actor(_settings(), user)
+    _produce(as_json, lambda opened: opened.service.vary(actor, job, index, strong=strong))
+
+
+@app.command()
+def reroll(job: JobArgument, user: UserOption = None, as_json: JsonOption = False) -> None:
+    """Make a new grid from the same prompt with new seeds (like 🔄); records the click."""
+    actor = _actor(_settings(), user)
+    _produce(as_json, lambda opened: opened.service.reroll(actor, job))
+
+
+@app.command()
+def react(
+    image: Annotated[str, typer.Argument(help="An image id, as printed by imagine or show.")],
+    emoji: Annotated[str, typer.Argument(help="❤️ ⭐ 👍 👎 ❌, or heart, star, like, dislike, delete.")],
+    user: UserOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record a reaction to an image."""
+    actor = _actor(_settings(), user)
+    event = _run(lambda opened: opened.service.react(actor, image, emoji))
+    if as_json:
+        print(json.dumps(event))
+    else:
+        print(f"recorded {event['kind']} on image {event['image_id']} of job {event['job_id']}")
+
+
+@app.command()
+def show(job: JobArgument, as_json: JsonOption = False) -> None:
+    """Show a job: its prompt, parameters, seeds, status and files."""
+    view = _run(lambda opened: opened.service.show(job))
+    if as_json:
+        print(json.dumps(view.to_json()))
+    else:
+        _print_view(view)
+
+
+@app.command()
+def jobs(
+    everyone: Annotated[bool, typer.Option("--all", help="Everyone's jobs, not only yours.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 20,
+    user: UserOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List recent jobs."""
+    settings = _settings()
+    actor = None if everyone else _actor(settings, user)
+    views = _run(lambda opened: opened.service.list_jobs(actor, limit))
+    if as_json:
+        print(json.dumps({"jobs": [view.to_json() for view in views]}))
+        return
+    out = Console()
+    for view in views:
+        out.print(f"{view.job_id}  {view.kind:<9} {view.status:<9} {view.created_at[:19]}  {view.prompt[:60]}")
+    if not views:
+        out.print("no jobs yet")
+
+
+@db_app.command("upgrade")
+def db_upgrade(as_json: JsonOption = False) -> None:
+    """Create or upgrade the database schema to the newest version."""
+    settings = _settings()
+
+    async def work() -> str:
+        from storage.db import open_database
+
+        database = await open_database(settings.resolved_database_url)
+        await database.dispose()
+        return settings.resolved_database_url
+
+    url = asyncio.run(work())
+    where = url.split("@")[-1]  # never print credentials
+    if as_json:
+        print(json.dumps({"upgraded": True, "database": where}))
+    else:
+        print(f"database is up to date: {where}")

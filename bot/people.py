@@ -1,0 +1,66 @@
+"""Who is acting: a person on Discord or a local name at the terminal, and their user row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.errors import PermissionDenied
+from storage.models import Origin, User
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A person as the front end knows them; exactly one of the two identities is set."""
+
+    origin: Origin
+    local_name: str | None = None
+    discord_id: int | None = None
+    display_name: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.local_name is None) == (self.discord_id is None):
+            raise ValueError("an actor is either a local name or a Discord account")
+
+    @classmethod
+    def local(cls, name: str) -> Actor:
+        return cls(origin=Origin.CLI, local_name=name, display_name=name)
+
+    @classmethod
+    def discord(cls, discord_id: int, display_name: str) -> Actor:
+        return cls(origin=Origin.DISCORD, discord_id=discord_id, display_name=display_name)
+
+
+async def find_user(session: AsyncSession, actor: Actor) -> User | None:
+    if actor.discord_id is not None:
+        query = select(User).where(User.discord_id == actor.discord_id)
+    else:
+        query = select(User).where(User.local_name == actor.local_name)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def get_or_create_user(session: AsyncSession, actor: Actor) -> User:
+    """The actor's row, created on first contact; refuses blocked people."""
+    user = await find_user(session, actor)
+    if user is None:
+        user = User(
+            discord_id=actor.discord_id,
+            local_name=actor.local_name,
+            display_name=actor.display_name[:100],
+        )
+        # A savepoint, so a concurrent first contact by the same person costs a re-read,
+        # not the caller's whole transaction.
+        try:
+            async with session.begin_nested():
+                session.add(user)
+        except IntegrityError:
+            found = await find_user(session, actor)
+            if found is None:
+                raise
+            user = found
+    if user.blocked:
+        raise PermissionDenied("You are blocked from using pickloop on this server.")
+    return user

@@ -1,0 +1,315 @@
+"""Running jobs: claim, render on the engine, store the images, finish; and take over the jobs of
+workers that died.
+
+Delivery is at-least-once and every step is idempotent by job id: a job's seeds are fixed when it
+is queued, the image store is content-addressed, and images are written in the same transaction
+that marks the job done, so a job run twice leaves exactly one set of rows and files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+import PIL.Image
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.views import seeds_of
+from engine import Engine, GenerationRequest, ProgressCallback, compose_grid
+from storage.db import Database
+from storage.ids import new_public_id
+from storage.imagestore import ImageStore, encode_png
+from storage.models import Image, Job, JobKind, JobStatus, ModelVersion, utcnow
+
+log = logging.getLogger(__name__)
+
+UNFINISHED = (JobStatus.QUEUED, JobStatus.RUNNING)
+# A job whose worker died this many times is failing for a reason a retry will not fix
+# (an out-of-memory kill, say); it is marked failed instead of taking the next worker down too.
+MAX_ATTEMPTS = 3
+
+
+def new_worker_id() -> str:
+    """host:pid:nonce, so a worker on the same host can tell at once that the owner is gone."""
+    return f"{socket.gethostname()}:{os.getpid()}:{new_public_id()}"
+
+
+def worker_is_gone(worker_id: str) -> bool:
+    """True when the worker is a process on this host that no longer exists."""
+    host, _, rest = worker_id.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class JobRunner:
+    def __init__(
+        self,
+        database: Database,
+        store: ImageStore,
+        engine: Engine,
+        worker_id: str,
+        lease_seconds: float,
+    ) -> None:
+        self._database = database
+        self._store = store
+        self._engine = engine
+        self._worker_id = worker_id
+        self._lease = timedelta(seconds=lease_seconds)
+
+    async def run(self, job_id: str, on_progress: ProgressCallback | None = None) -> JobStatus:
+        """Run a job this worker has claimed; returns its final status.
+
+        A job that another worker has taken over (this worker's claim lapsed) is left to it.
+        """
+        async with self._database.sessions.begin() as session:
+            job = await self._claim_for_running(session, job_id)
+            if job is None:
+                return await _status_of(session, job_id)
+            version = await session.get_one(ModelVersion, job.model_version_id)
+            parent = await session.get(Image, job.parent_image_id) if job.parent_image_id else None
+        try:
+            source = await self._source_image(job, parent)
+            images = await self._render(job, version.base_model, source, on_progress)
+        except asyncio.CancelledError:
+            # The claim lapses and another start takes the job over.
+            raise
+        except Exception as error:  # noqa: BLE001 - any engine failure ends this job, not the worker
+            log.exception("job %s failed", job.public_id)
+            await self._finish_failed(job, _one_line(error))
+            return JobStatus.FAILED
+        return await self._finish_done(job, images)
+
+    async def recover(self) -> list[str]:
+        """Claim the unfinished jobs of dead workers (oldest first) and return their ids."""
+        now = utcnow()
+        async with self._database.sessions() as session:
+            candidates = (
+                await session.execute(
+                    select(Job.id, Job.public_id, Job.claimed_by, Job.lease_expires_at, Job.attempts)
+                    .where(Job.status.in_(UNFINISHED))
+                    .where(or_(Job.claimed_by.is_(None), Job.claimed_by != self._worker_id))
+                    .order_by(Job.created_at, Job.id)
+                )
+            ).all()
+        taken: list[str] = []
+        for row in candidates:
+            lapsed = row.lease_expires_at is None or row.lease_expires_at < now
+            if not (row.claimed_by is None or lapsed or worker_is_gone(row.claimed_by)):
+                continue
+            if row.attempts >= MAX_ATTEMPTS:
+                await self._give_up(row.id, row.claimed_by)
+                continue
+            if await self._take_over(row.id, row.claimed_by):
+                taken.append(row.public_id)
+        return taken
+
+    async def renew_claims(self) -> int:
+        """Extend the lease of every unfinished job this worker holds; returns how many."""
+        async with self._database.sessions.begin() as session:
+            result = await session.execute(
+                update(Job)
+                .where(Job.claimed_by == self._worker_id, Job.status.in_(UNFINISHED))
+                .values(lease_expires_at=utcnow() + self._lease)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    async def keep_claims_alive(self) -> None:
+        """Renew claims until cancelled; runs beside the work for as long as the worker lives."""
+        interval = self._lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.renew_claims()
+            except Exception:  # noqa: BLE001 - a missed heartbeat is retried at the next tick
+                log.warning("could not renew job claims", exc_info=True)
+
+    # --- steps -----------------------------------------------------------------------------
+
+    async def _claim_for_running(self, session: AsyncSession, job_id: str) -> Job | None:
+        now = utcnow()
+        result = await session.execute(
+            update(Job)
+            .where(
+                Job.public_id == job_id,
+                Job.claimed_by == self._worker_id,
+                Job.status.in_(UNFINISHED),
+            )
+            .values(
+                status=JobStatus.RUNNING,
+                attempts=Job.attempts + 1,
+                lease_expires_at=now + self._lease,
+                started_at=now,
+            )
+        )
+        if not getattr(result, "rowcount", 0):
+            return None
+        return (
+            await session.execute(
+                select(Job).where(Job.public_id == job_id).execution_options(populate_existing=True)
+            )
+        ).scalar_one()
+
+    async def _take_over(self, job_row_id: int, previous: str | None) -> bool:
+        # Compare-and-set on the previous claim: of two workers recovering at once, one wins.
+        async with self._database.sessions.begin() as session:
+            claimed = Job.claimed_by.is_(None) if previous is None else Job.claimed_by == previous
+            result = await session.execute(
+                update(Job)
+                .where(Job.id == job_row_id, claimed, Job.status.in_(UNFINISHED))
+                .values(
+                    claimed_by=self._worker_id,
+                    status=JobStatus.QUEUED,
+                    lease_expires_at=utcnow() + self._lease,
+                )
+            )
+            return bool(getattr(result, "rowcount", 0))
+
+    async def _give_up(self, job_row_id: int, previous: str | None) -> None:
+        async with self._database.sessions.begin() as session:
+            claimed = Job.claimed_by.is_(None) if previous is None else Job.claimed_by == previous
+            await session.execute(
+                update(Job)
+                .where(Job.id == job_row_id, claimed, Job.status.in_(UNFINISHED))
+                .values(
+                    status=JobStatus.FAILED,
+                    error=f"Gave up after {MAX_ATTEMPTS} attempts: the worker stopped each time.",
+                    finished_at=utcnow(),
+                    claimed_by=None,
+                    lease_expires_at=None,
+                )
+            )
+
+    async def _source_image(self, job: Job, parent: Image | None) -> PIL.Image.Image | None:
+        """The image an upscale or a variation starts from, read back and verified."""
+        if job.kind is not JobKind.UPSCALE and "strength" not in job.parameters:
+            return None
+        if parent is None:
+            raise RuntimeError("the image this job starts from has been deleted")
+        data = await asyncio.to_thread(self._store.read, parent.sha256)
+        return PIL.Image.open(io.BytesIO(data)).convert("RGB")
+
+    async def _render(
+        self,
+        job: Job,
+        model: str,
+        source: PIL.Image.Image | None,
+        on_progress: ProgressCallback | None,
+    ) -> list[PIL.Image.Image]:
+        p = job.parameters
+        if job.kind is JobKind.UPSCALE:
+            assert source is not None
+            upscaled = await self._engine.upscale(
+                model,
+                source,
+                factor=int(p["factor"]),
+                refine_strength=float(p["refine_strength"]),
+                prompt=job.prompt,
+                negative_prompt=job.negative_prompt,
+                seed=job.base_seed,
+                steps=int(p["steps"]),
+                guidance=float(p["guidance"]),
+                on_progress=on_progress,
+            )
+            return [upscaled]
+        request = GenerationRequest(
+            model=model,
+            prompt=job.prompt,
+            negative_prompt=job.negative_prompt,
+            width=int(p["width"]),
+            height=int(p["height"]),
+            steps=int(p["steps"]),
+            guidance=float(p["guidance"]),
+            seeds=tuple(seeds_of(job)),
+            init_image=source,
+            strength=float(p["strength"]) if "strength" in p else None,
+        )
+        return await self._engine.generate(request, on_progress)
+
+    async def _finish_done(self, job: Job, images: Sequence[PIL.Image.Image]) -> JobStatus:
+        stored = await asyncio.to_thread(self._store_files, images)
+        seeds = seeds_of(job)
+        async with self._database.sessions.begin() as session:
+            still_ours = await session.execute(
+                update(Job)
+                .where(
+                    Job.id == job.id,
+                    Job.claimed_by == self._worker_id,
+                    Job.status == JobStatus.RUNNING,
+                )
+                .values(
+                    status=JobStatus.DONE,
+                    grid_sha256=stored.grid,
+                    finished_at=utcnow(),
+                    claimed_by=None,
+                    lease_expires_at=None,
+                    error=None,
+                )
+            )
+            if not getattr(still_ours, "rowcount", 0):
+                # Another worker took the job over while this one was slow; it owns the result.
+                return await _status_of(session, job.public_id)
+            for position, (sha256, image) in enumerate(zip(stored.images, images, strict=True)):
+                session.add(
+                    Image(
+                        public_id=new_public_id(),
+                        job_id=job.id,
+                        position=position,
+                        seed=seeds[position],
+                        sha256=sha256,
+                        width=image.width,
+                        height=image.height,
+                    )
+                )
+        return JobStatus.DONE
+
+    def _store_files(self, images: Sequence[PIL.Image.Image]) -> _StoredFiles:
+        shas = [self._store.put(encode_png(image)) for image in images]
+        grid = shas[0] if len(images) == 1 else self._store.put(encode_png(compose_grid(images)))
+        return _StoredFiles(images=shas, grid=grid)
+
+    async def _finish_failed(self, job: Job, message: str) -> None:
+        async with self._database.sessions.begin() as session:
+            await session.execute(
+                update(Job)
+                .where(Job.id == job.id, Job.claimed_by == self._worker_id)
+                .values(
+                    status=JobStatus.FAILED,
+                    error=message,
+                    finished_at=utcnow(),
+                    claimed_by=None,
+                    lease_expires_at=None,
+                )
+            )
+
+
+@dataclass(frozen=True)
+class _StoredFiles:
+    images: list[str]
+    grid: str
+
+
+async def _status_of(session: AsyncSession, job_id: str) -> JobStatus:
+    status = (
+        await session.execute(select(Job.status).where(Job.public_id == job_id))
+    ).scalar_one()
+    return JobStatus(status)
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text[:500]

@@ -1,0 +1,406 @@
+"""The job service: every front end (Discord, the CLI, tests) asks for work through here.
+
+It turns a request into durable rows (a queued job, and for a click the event that caused it)
+in one transaction, so accepted work and human signals are never lost. Running the jobs is
+the runner's business (``bot.runner``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.errors import NotFound, PermissionDenied, UserError
+from bot.people import Actor, find_user, get_or_create_user
+from bot.prompt import MAX_SEED, PromptLimits, parse_prompt, size_for_aspect
+from bot.reactions import reaction_kind
+from bot.settings import Settings
+from bot.views import JobView, job_view
+from engine import Engine
+from storage.db import Database
+from storage.ids import new_public_id
+from storage.imagestore import ImageStore
+from storage.models import (
+    Event,
+    EventKind,
+    Image,
+    Job,
+    JobKind,
+    JobStatus,
+    ModelVersion,
+    User,
+    utcnow,
+)
+
+GRID_SIZE = 4
+
+
+class JobService:
+    def __init__(
+        self,
+        database: Database,
+        store: ImageStore,
+        engine: Engine,
+        settings: Settings,
+        worker_id: str,
+    ) -> None:
+        self._database = database
+        self._store = store
+        self._engine = engine
+        self._settings = settings
+        self._worker_id = worker_id
+        self._limits = PromptLimits(
+            max_steps=settings.max_steps, max_guidance=settings.max_guidance
+        )
+
+    # --- asking for work -------------------------------------------------------------------
+
+    async def imagine(self, actor: Actor, text: str) -> JobView:
+        """Queue a 2x2 grid for a Midjourney-style prompt; refuses bad input before any write."""
+        parsed = parse_prompt(text, self._limits)
+        async with self._database.sessions() as session:
+            version = await self._model_version(session, parsed.model)
+            user = await find_user(session, actor)
+            if user is not None and user.blocked:
+                raise PermissionDenied("You are blocked from using pickloop on this server.")
+            defaults: dict[str, Any] = dict(user.defaults) if user is not None else {}
+        info = await self._engine.describe(version.base_model)
+        aspect = parsed.aspect or _aspect_from_default(defaults.get("aspect"))
+        width, height = size_for_aspect(
+            aspect, info.native_width, info.native_height, info.size_multiple
+        )
+        negative = ", ".join(
+            part for part in (parsed.negative_prompt, defaults.get("negative_suffix", "")) if part
+        )
+        warnings = await self._prompt_warnings(version.base_model, parsed.prompt, info.max_prompt_tokens)
+        parameters = {
+            "width": width,
+            "height": height,
+            "steps": parsed.steps or int(defaults.get("steps", self._settings.default_steps)),
+            "guidance": (
+                parsed.guidance
+                if parsed.guidance is not None
+                else float(defaults.get("guidance", self._settings.default_guidance))
+            ),
+            "count": GRID_SIZE,
+        }
+        if aspect is not None:
+            parameters["aspect"] = f"{aspect[0]}:{aspect[1]}"
+        base_seed = parsed.seed if parsed.seed is not None else _random_seed()
+        async with self._database.sessions.begin() as session:
+            user = await get_or_create_user(session, actor)
+            job = self._new_job(
+                owner=user,
+                kind=JobKind.IMAGINE,
+                prompt=parsed.prompt,
+                negative_prompt=negative,
+                parameters=parameters,
+                base_seed=base_seed,
+                model_version_id=version.id,
+                actor=actor,
+            )
+            session.add(job)
+        return await self.show(job.public_id, warnings=warnings)
+
+    async def upscale(self, actor: Actor, job_id: str, index: int) -> JobView:
+        """U-click: an upscaled copy of image ``index`` (1-based) and an ``upscale`` event."""
+        async with self._database.sessions.begin() as session:
+            user = await get_or_create_user(session, actor)
+            parent = await self._finished_job(session, job_id)
+            image = await self._image_at(session, parent, index)
+            width, height = image.width, image.height
+            factor = 2
+            job = self._new_job(
+                owner=user,
+                kind=JobKind.UPSCALE,
+                prompt=parent.prompt,
+                negative_prompt=parent.negative_prompt,
+                parameters={
+                    "width": width * factor,
+                    "height": height * factor,
+                    "source_width": width,
+                    "source_height": height,
+                    "factor": factor,
+                    "refine_strength": self._settings.upscale_refine_strength,
+                    "steps": parent.parameters["steps"],
+                    "guidance": parent.parameters["guidance"],
+                    "count": 1,
+                },
+                base_seed=image.seed,
+                model_version_id=parent.model_version_id,
+                actor=actor,
+                parent=parent,
+                parent_image=image,
+            )
+            session.add(job)
+            await session.flush()
+            session.add(self._click(user, EventKind.UPSCALE, parent, image, job, actor))
+        return await self.show(job.public_id)
+
+    async def vary(self, actor: Actor, job_id: str, index: int, *, strong: bool) -> JobView:
+        """V-click: a new grid of img2img variations of image ``index`` (1-based)."""
+        strength = (
+            self._settings.vary_strong_strength if strong else self._settings.vary_subtle_strength
+        )
+        async with self._database.sessions.begin() as session:
+            user = await get_or_create_user(session, actor)
+            parent = await self._finished_job(session, job_id)
+            image = await self._image_at(session, parent, index)
+            # Upscales are varied at the size their source grid was made at.
+            width = int(parent.parameters.get("source_width", parent.parameters["width"]))
+            height = int(parent.parameters.get("source_height", parent.parameters["height"]))
+            job = self._new_job(
+                owner=user,
+                kind=JobKind.VARIATION,
+                prompt=parent.prompt,
+                negative_prompt=parent.negative_prompt,
+                parameters={
+                    "width": width,
+                    "height": height,
+                    "steps": parent.parameters["steps"],
+                    "guidance": parent.parameters["guidance"],
+                    "count": GRID_SIZE,
+                    "strength": strength,
+                    "variation": "strong" if strong else "subtle",
+                },
+                base_seed=_random_seed(),
+                model_version_id=parent.model_version_id,
+                actor=actor,
+                parent=parent,
+                parent_image=image,
+            )
+            session.add(job)
+            await session.flush()
+            kind = EventKind.VARY_STRONG if strong else EventKind.VARY_SUBTLE
+            session.add(self._click(user, kind, parent, image, job, actor))
+        return await self.show(job.public_id)
+
+    async def reroll(self, actor: Actor, job_id: str) -> JobView:
+        """🔄: the same recipe with new seeds; the event marks the whole grid as passed over."""
+        async with self._database.sessions.begin() as session:
+            user = await get_or_create_user(session, actor)
+            parent = await self._finished_job(session, job_id)
+            if parent.kind is JobKind.UPSCALE:
+                raise UserError("Re-roll works on grids; this job is an upscale.")
+            job = self._new_job(
+                owner=user,
+                kind=JobKind.REROLL,
+                prompt=parent.prompt,
+                negative_prompt=parent.negative_prompt,
+                parameters=dict(parent.parameters),
+                base_seed=_random_seed(),
+                model_version_id=parent.model_version_id,
+                actor=actor,
+                parent=parent,
+            )
+            # A re-rolled variation grid is varied again from the same source image.
+            job.parent_image_id = parent.parent_image_id
+            session.add(job)
+            await session.flush()
+            session.add(self._click(user, EventKind.REROLL, parent, None, job, actor))
+        return await self.show(job.public_id)
+
+    async def react(self, actor: Actor, image_id: str, emoji: str) -> dict[str, Any]:
+        """Record a reaction on an image (❤️ ⭐ 👍 👎, or ❌ by the owner to delete)."""
+        kind = reaction_kind(emoji)
+        async with self._database.sessions.begin() as session:
+            user = await get_or_create_user(session, actor)
+            image = await self._image(session, image_id)
+            job = await session.get_one(Job, image.job_id)
+            if kind is EventKind.DELETE and job.owner_id != user.id:
+                raise PermissionDenied("Only the person who made this image can delete it.")
+            event = self._click(user, kind, job, image, None, actor)
+            event.detail = {"emoji": emoji}
+            session.add(event)
+            await session.flush()
+        return {
+            "event_id": event.id,
+            "kind": kind.value,
+            "image_id": image.public_id,
+            "job_id": job.public_id,
+            "position": image.position,
+        }
+
+    # --- reading ---------------------------------------------------------------------------
+
+    async def show(self, job_id: str, warnings: list[str] | None = None) -> JobView:
+        async with self._database.sessions() as session:
+            job = await self._job(session, job_id)
+            return await self._view(session, job, warnings)
+
+    async def list_jobs(self, actor: Actor | None = None, limit: int = 20) -> list[JobView]:
+        async with self._database.sessions() as session:
+            query = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
+            if actor is not None:
+                user = await find_user(session, actor)
+                if user is None:
+                    return []
+                query = query.where(Job.owner_id == user.id)
+            jobs = (await session.execute(query)).scalars().all()
+            return [await self._view(session, job, None) for job in jobs]
+
+    async def ensure_default_model(self) -> ModelVersion:
+        """The configured PICKLOOP_MODEL as a serving model version, registered on first use."""
+        name = model_version_name(self._settings.model)
+        async with self._database.sessions.begin() as session:
+            version = (
+                await session.execute(select(ModelVersion).where(ModelVersion.name == name))
+            ).scalar_one_or_none()
+            if version is None:
+                version = ModelVersion(name=name, base_model=self._settings.model, serving=True)
+                session.add(version)
+            return version
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _new_job(
+        self,
+        *,
+        owner: User,
+        kind: JobKind,
+        prompt: str,
+        negative_prompt: str,
+        parameters: dict[str, Any],
+        base_seed: int,
+        model_version_id: int,
+        actor: Actor,
+        parent: Job | None = None,
+        parent_image: Image | None = None,
+    ) -> Job:
+        # Claimed by this worker from the start: a worker that dies before running it leaves
+        # a claim that expires, and the job is then taken over (see bot.runner.recover).
+        now = utcnow()
+        return Job(
+            public_id=new_public_id(),
+            owner_id=owner.id,
+            kind=kind,
+            parent_job_id=parent.id if parent else None,
+            parent_image_id=parent_image.id if parent_image else None,
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            parameters=parameters,
+            base_seed=base_seed,
+            model_version_id=model_version_id,
+            status=JobStatus.QUEUED,
+            origin=actor.origin,
+            claimed_by=self._worker_id,
+            lease_expires_at=_after(now, self._settings.job_lease_seconds),
+            created_at=now,
+        )
+
+    @staticmethod
+    def _click(
+        user: User,
+        kind: EventKind,
+        job: Job,
+        image: Image | None,
+        result: Job | None,
+        actor: Actor,
+    ) -> Event:
+        return Event(
+            user_id=user.id,
+            kind=kind,
+            job_id=job.id,
+            image_id=image.id if image else None,
+            position=image.position if image else None,
+            result_job_id=result.id if result else None,
+            origin=actor.origin,
+        )
+
+    async def _model_version(self, session: AsyncSession, name: str | None) -> ModelVersion:
+        wanted = name or model_version_name(self._settings.model)
+        version = (
+            await session.execute(select(ModelVersion).where(ModelVersion.name == wanted))
+        ).scalar_one_or_none()
+        if version is not None:
+            return version
+        known = (await session.execute(select(ModelVersion.name))).scalars().all()
+        raise NotFound(f"Unknown model {wanted!r}. Available: {', '.join(sorted(known)) or 'none'}.")
+
+    async def _prompt_warnings(self, model: str, prompt: str, max_tokens: int) -> list[str]:
+        tokens = await self._engine.count_tokens(model, prompt)
+        if tokens <= max_tokens:
+            return []
+        return [
+            f"The prompt is {tokens} tokens long; this model reads the first {max_tokens}, "
+            "so the end of it has no effect."
+        ]
+
+    @staticmethod
+    async def _job(session: AsyncSession, job_id: str) -> Job:
+        job = (await session.execute(select(Job).where(Job.public_id == job_id))).scalar_one_or_none()
+        if job is None:
+            raise NotFound(f"No job {job_id!r}.")
+        return job
+
+    async def _finished_job(self, session: AsyncSession, job_id: str) -> Job:
+        job = await self._job(session, job_id)
+        if job.status is not JobStatus.DONE:
+            raise UserError(f"Job {job_id} is {job.status.value}; only finished jobs have images to use.")
+        return job
+
+    @staticmethod
+    async def _image_at(session: AsyncSession, job: Job, index: int) -> Image:
+        images = await _images_of(session, job)
+        if not 1 <= index <= len(images):
+            raise UserError(f"Job {job.public_id} has images 1 to {len(images)}; there is no image {index}.")
+        return images[index - 1]
+
+    @staticmethod
+    async def _image(session: AsyncSession, image_id: str) -> Image:
+        image = (
+            await session.execute(select(Image).where(Image.public_id == image_id))
+        ).scalar_one_or_none()
+        if image is None:
+            raise NotFound(f"No image {image_id!r}.")
+        return image
+
+    async def _view(self, session: AsyncSession, job: Job, warnings: list[str] | None) -> JobView:
+        version = await session.get_one(ModelVersion, job.model_version_id)
+        owner = await session.get_one(User, job.owner_id)
+        parent_job = await session.get(Job, job.parent_job_id) if job.parent_job_id else None
+        parent_image = await session.get(Image, job.parent_image_id) if job.parent_image_id else None
+        return job_view(
+            job,
+            images=await _images_of(session, job),
+            model_name=version.name,
+            owner_name=owner.display_name,
+            parent_job_public_id=parent_job.public_id if parent_job else None,
+            parent_image_public_id=parent_image.public_id if parent_image else None,
+            store=self._store,
+            warnings=warnings,
+        )
+
+
+async def _images_of(session: AsyncSession, job: Job) -> list[Image]:
+    query = select(Image).where(Image.job_id == job.id).order_by(Image.position)
+    return list((await session.execute(query)).scalars().all())
+
+
+def model_version_name(spec: str) -> str:
+    """A short name for a model spec: hub ids as they are, local folders by their last part."""
+    path = Path(spec)
+    if path.is_absolute() or spec.startswith("."):
+        return path.name[:100]
+    return spec[:100]
+
+
+def _aspect_from_default(value: object) -> tuple[int, int] | None:
+    if not isinstance(value, str) or ":" not in value:
+        return None
+    width, height = value.split(":", 1)
+    return int(width), int(height)
+
+
+def _random_seed() -> int:
+    # Leave room for the grid's seeds base .. base+3 within the 32-bit range people can type.
+    return secrets.randbelow(MAX_SEED - GRID_SIZE + 2)
+
+
+def _after(moment: datetime, seconds: float) -> datetime:
+    return moment + timedelta(seconds=seconds)
