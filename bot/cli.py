@@ -49,10 +49,6 @@ JobArgument = Annotated[str, typer.Argument(help="A job id, as printed by imagin
 IndexArgument = Annotated[int, typer.Argument(help="Which image of the grid: 1 to 4 (row-major).")]
 
 
-class CliFailure(Exception):
-    """The command ran but its work failed (a job that errored); exits 1."""
-
-
 def main() -> None:
     """Console entry point: one line on stderr for bad input instead of a usage dump."""
     try:
@@ -100,8 +96,6 @@ def _run(work: Callable[[App], Awaitable[T]]) -> T:
         return asyncio.run(inside())
     except UserError as error:
         _fail(str(error), 2)
-    except CliFailure as error:
-        _fail(str(error), 1)
 
 
 @contextmanager
@@ -181,7 +175,9 @@ def _print_view(view: JobView) -> None:
 
 @app.command()
 def imagine(
-    prompt: Annotated[str, typer.Argument(help='The prompt, e.g. "a lighthouse at dusk --ar 16:9".')],
+    prompt: Annotated[
+        str, typer.Argument(help='The prompt, e.g. "a lighthouse at dusk --ar 16:9".')
+    ],
     user: UserOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -197,7 +193,9 @@ def imagine(
 
 
 @app.command()
-def upscale(job: JobArgument, index: IndexArgument, user: UserOption = None, as_json: JsonOption = False) -> None:
+def upscale(
+    job: JobArgument, index: IndexArgument, user: UserOption = None, as_json: JsonOption = False
+) -> None:
     """Upscale image INDEX of a grid (like U1-U4); records the click."""
     actor = _actor(_settings(), user)
     _produce(as_json, lambda opened: opened.service.upscale(actor, job, index))
@@ -207,7 +205,9 @@ def upscale(job: JobArgument, index: IndexArgument, user: UserOption = None, as_
 def vary(
     job: JobArgument,
     index: IndexArgument,
-    strong: Annotated[bool, typer.Option("--strong/--subtle", help="How far variations go.")] = False,
+    strong: Annotated[
+        bool, typer.Option("--strong/--subtle", help="How far variations go.")
+    ] = False,
     user: UserOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -226,7 +226,9 @@ def reroll(job: JobArgument, user: UserOption = None, as_json: JsonOption = Fals
 @app.command()
 def react(
     image: Annotated[str, typer.Argument(help="An image id, as printed by imagine or show.")],
-    emoji: Annotated[str, typer.Argument(help="❤️ ⭐ 👍 👎 ❌, or heart, star, like, dislike, delete.")],
+    emoji: Annotated[
+        str, typer.Argument(help="❤️ ⭐ 👍 👎 ❌, or heart, star, like, dislike, delete.")
+    ],
     user: UserOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -251,7 +253,9 @@ def show(job: JobArgument, as_json: JsonOption = False) -> None:
 
 @app.command()
 def jobs(
-    everyone: Annotated[bool, typer.Option("--all", help="Everyone's jobs, not only yours.")] = False,
+    everyone: Annotated[
+        bool, typer.Option("--all", help="Everyone's jobs, not only yours.")
+    ] = False,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 20,
     user: UserOption = None,
     as_json: JsonOption = False,
@@ -265,7 +269,8 @@ def jobs(
         return
     out = Console()
     for view in views:
-        out.print(f"{view.job_id}  {view.kind:<9} {view.status:<9} {view.created_at[:19]}  {view.prompt[:60]}")
+        when = view.created_at[:19]
+        out.print(f"{view.job_id}  {view.kind:<9} {view.status:<9} {when}  {view.prompt[:60]}")
     if not views:
         out.print("no jobs yet")
 

@@ -61,7 +61,9 @@ class ParsedPrompt:
 def parse_prompt(text: str, limits: PromptLimits) -> ParsedPrompt:
     """Split ``text`` into the prompt and its parameters, or raise PromptError."""
     if len(text) > MAX_PROMPT_CHARACTERS:
-        raise PromptError(f"The prompt is {len(text)} characters; at most {MAX_PROMPT_CHARACTERS} are allowed.")
+        raise PromptError(
+            f"The prompt is {len(text)} characters; at most {MAX_PROMPT_CHARACTERS} are allowed."
+        )
     first_flag = _FLAG_START.search(text)
     body = text if first_flag is None else text[: first_flag.start()]
     prompt = " ".join(body.split())
@@ -94,7 +96,9 @@ def _split_flags(text: str) -> dict[str, str]:
         match = _FLAG_TOKEN.match(token) if token is not None else None
         if token is not None and match is None:
             if flag is None:
-                raise PromptError(f"Cannot read {token!r} as a parameter. Allowed: {ALLOWED_FLAGS}.")
+                raise PromptError(
+                    f"Cannot read {token!r} as a parameter. Allowed: {ALLOWED_FLAGS}."
+                )
             words.append(token)
             continue
         if flag is not None:
@@ -145,7 +149,9 @@ def _parse_aspect(value: str) -> tuple[int, int]:
     if width == 0 or height == 0:
         raise PromptError("--ar needs both sides above zero, such as 16:9.")
     if not MIN_ASPECT <= Fraction(width, height) <= MAX_ASPECT:
-        raise PromptError(f"--ar {width}:{height} is too extreme; ratios from 1:4 to 4:1 are allowed.")
+        raise PromptError(
+            f"--ar {width}:{height} is too extreme; ratios from 1:4 to 4:1 are allowed."
+        )
     return width, height
 
 
@@ -181,4 +187,4 @@ def size_for_aspect(
 
 
 def _round_to(value: float, multiple: int) -> int:
-    return int(round(value / multiple)) * multiple
+    return round(value / multiple) * multiple

@@ -35,4 +35,6 @@ def reaction_kind(emoji: str) -> EventKind:
     try:
         return _KINDS[key]
     except KeyError:
-        raise UserError(f"{emoji!r} is not a reaction pickloop records. Use {ALLOWED_REACTIONS}.") from None
+        raise UserError(
+            f"{emoji!r} is not a reaction pickloop records. Use {ALLOWED_REACTIONS}."
+        ) from None

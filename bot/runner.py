@@ -88,7 +88,7 @@ class JobRunner:
         except asyncio.CancelledError:
             # The claim lapses and another start takes the job over.
             raise
-        except Exception as error:  # noqa: BLE001 - any engine failure ends this job, not the worker
+        except Exception as error:
             log.exception("job %s failed", job.public_id)
             await self._finish_failed(job, _one_line(error))
             return JobStatus.FAILED
@@ -100,7 +100,9 @@ class JobRunner:
         async with self._database.sessions() as session:
             candidates = (
                 await session.execute(
-                    select(Job.id, Job.public_id, Job.claimed_by, Job.lease_expires_at, Job.attempts)
+                    select(
+                        Job.id, Job.public_id, Job.claimed_by, Job.lease_expires_at, Job.attempts
+                    )
                     .where(Job.status.in_(UNFINISHED))
                     .where(or_(Job.claimed_by.is_(None), Job.claimed_by != self._worker_id))
                     .order_by(Job.created_at, Job.id)
@@ -135,7 +137,7 @@ class JobRunner:
             await asyncio.sleep(interval)
             try:
                 await self.renew_claims()
-            except Exception:  # noqa: BLE001 - a missed heartbeat is retried at the next tick
+            except Exception:
                 log.warning("could not renew job claims", exc_info=True)
 
     # --- steps -----------------------------------------------------------------------------
@@ -304,9 +306,7 @@ class _StoredFiles:
 
 
 async def _status_of(session: AsyncSession, job_id: str) -> JobStatus:
-    status = (
-        await session.execute(select(Job.status).where(Job.public_id == job_id))
-    ).scalar_one()
+    status = (await session.execute(select(Job.status).where(Job.public_id == job_id))).scalar_one()
     return JobStatus(status)
 
 

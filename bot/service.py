@@ -77,8 +77,10 @@ class JobService:
         negative = ", ".join(
             part for part in (parsed.negative_prompt, defaults.get("negative_suffix", "")) if part
         )
-        warnings = await self._prompt_warnings(version.base_model, parsed.prompt, info.max_prompt_tokens)
-        parameters = {
+        warnings = await self._prompt_warnings(
+            version.base_model, parsed.prompt, info.max_prompt_tokens
+        )
+        parameters: dict[str, Any] = {
             "width": width,
             "height": height,
             "steps": parsed.steps or int(defaults.get("steps", self._settings.default_steps)),
@@ -320,7 +322,9 @@ class JobService:
         if version is not None:
             return version
         known = (await session.execute(select(ModelVersion.name))).scalars().all()
-        raise NotFound(f"Unknown model {wanted!r}. Available: {', '.join(sorted(known)) or 'none'}.")
+        raise NotFound(
+            f"Unknown model {wanted!r}. Available: {', '.join(sorted(known)) or 'none'}."
+        )
 
     async def _prompt_warnings(self, model: str, prompt: str, max_tokens: int) -> list[str]:
         tokens = await self._engine.count_tokens(model, prompt)
@@ -333,7 +337,9 @@ class JobService:
 
     @staticmethod
     async def _job(session: AsyncSession, job_id: str) -> Job:
-        job = (await session.execute(select(Job).where(Job.public_id == job_id))).scalar_one_or_none()
+        job = (
+            await session.execute(select(Job).where(Job.public_id == job_id))
+        ).scalar_one_or_none()
         if job is None:
             raise NotFound(f"No job {job_id!r}.")
         return job
@@ -341,14 +347,18 @@ class JobService:
     async def _finished_job(self, session: AsyncSession, job_id: str) -> Job:
         job = await self._job(session, job_id)
         if job.status is not JobStatus.DONE:
-            raise UserError(f"Job {job_id} is {job.status.value}; only finished jobs have images to use.")
+            raise UserError(
+                f"Job {job_id} is {job.status.value}; only finished jobs have images to use."
+            )
         return job
 
     @staticmethod
     async def _image_at(session: AsyncSession, job: Job, index: int) -> Image:
         images = await _images_of(session, job)
         if not 1 <= index <= len(images):
-            raise UserError(f"Job {job.public_id} has images 1 to {len(images)}; there is no image {index}.")
+            raise UserError(
+                f"Job {job.public_id} has images 1 to {len(images)}; there is no image {index}."
+            )
         return images[index - 1]
 
     @staticmethod
@@ -364,7 +374,9 @@ class JobService:
         version = await session.get_one(ModelVersion, job.model_version_id)
         owner = await session.get_one(User, job.owner_id)
         parent_job = await session.get(Job, job.parent_job_id) if job.parent_job_id else None
-        parent_image = await session.get(Image, job.parent_image_id) if job.parent_image_id else None
+        parent_image = (
+            await session.get(Image, job.parent_image_id) if job.parent_image_id else None
+        )
         return job_view(
             job,
             images=await _images_of(session, job),

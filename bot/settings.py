@@ -1,4 +1,4 @@
-"""pickloop's configuration: environment variables with the ``PICKLOOP_`` prefix, or a ``.env`` file."""
+"""pickloop's configuration: ``PICKLOOP_`` environment variables, or a ``.env`` file."""
 
 from __future__ import annotations
 
@@ -34,31 +34,52 @@ class Settings(BaseSettings):
         default="auto", description="Where the engine runs; auto picks CUDA, then MPS, then CPU."
     )
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
-        default="auto", description="Weights' precision; auto: bf16/fp16 on CUDA, fp16 on MPS, fp32 on CPU."
+        default="auto",
+        description="Weights' precision; auto: bf16/fp16 on CUDA, fp16 on MPS, fp32 on CPU.",
     )
-    default_steps: int = Field(default=20, ge=1, description="Denoising steps when --steps is not given.")
-    max_steps: int = Field(default=60, ge=1, description="The largest --steps a person may ask for.")
-    default_guidance: float = Field(default=7.5, ge=0, description="Guidance when --cfg is not given.")
-    max_guidance: float = Field(default=30.0, ge=0, description="The largest --cfg a person may ask for.")
-    vary_subtle_strength: float = Field(default=0.35, gt=0, le=1, description="img2img strength of Vary (Subtle).")
-    vary_strong_strength: float = Field(default=0.7, gt=0, le=1, description="img2img strength of Vary (Strong).")
+    default_steps: int = Field(
+        default=20, ge=1, description="Denoising steps when --steps is not given."
+    )
+    max_steps: int = Field(
+        default=60, ge=1, description="The largest --steps a person may ask for."
+    )
+    default_guidance: float = Field(
+        default=7.5, ge=0, description="Guidance when --cfg is not given."
+    )
+    max_guidance: float = Field(
+        default=30.0, ge=0, description="The largest --cfg a person may ask for."
+    )
+    vary_subtle_strength: float = Field(
+        default=0.35, gt=0, le=1, description="img2img strength of Vary (Subtle)."
+    )
+    vary_strong_strength: float = Field(
+        default=0.7, gt=0, le=1, description="img2img strength of Vary (Strong)."
+    )
     upscale_refine_strength: float = Field(
-        default=0.0, ge=0, lt=1,
-        description="img2img strength of the refine pass after the 2x Lanczos upscale; 0 turns it off.",
+        default=0.0,
+        ge=0,
+        lt=1,
+        description="img2img strength of a refine pass after the 2x Lanczos upscale; 0 is off.",
     )
     job_lease_seconds: float = Field(
-        default=120.0, gt=0,
+        default=120.0,
+        gt=0,
         description="How long a worker's claim on a job holds without a heartbeat before another "
         "worker may take the job over.",
     )
-    user: str = Field(default="", description="Local person the CLI acts as; empty means the OS login name.")
-    discord_token: SecretStr | None = Field(default=None, description="The Discord bot token (secret).")
+    user: str = Field(
+        default="", description="Local person the CLI acts as; empty means the OS login name."
+    )
+    discord_token: SecretStr | None = Field(
+        default=None, description="The Discord bot token (secret)."
+    )
 
     @model_validator(mode="after")
     def _steps_cap_covers_default(self) -> Settings:
         if self.default_steps > self.max_steps:
             raise ValueError(
-                f"PICKLOOP_DEFAULT_STEPS ({self.default_steps}) exceeds PICKLOOP_MAX_STEPS ({self.max_steps})"
+                f"PICKLOOP_DEFAULT_STEPS ({self.default_steps}) exceeds "
+                f"PICKLOOP_MAX_STEPS ({self.max_steps})"
             )
         return self
 

@@ -1,0 +1,50 @@
+"""pickloop's durable record: the database, its migrations and the image store."""
+
+from storage.db import Database, open_database
+from storage.ids import new_public_id
+from storage.imagestore import (
+    CorruptImageError,
+    ImageNotFoundError,
+    ImageStore,
+    ImageStoreError,
+    InvalidHashError,
+    encode_png,
+)
+from storage.models import (
+    Base,
+    Consent,
+    Event,
+    EventKind,
+    Image,
+    Job,
+    JobKind,
+    JobStatus,
+    ModelVersion,
+    Origin,
+    User,
+    utcnow,
+)
+
+__all__ = [
+    "Base",
+    "Consent",
+    "CorruptImageError",
+    "Database",
+    "Event",
+    "EventKind",
+    "Image",
+    "ImageNotFoundError",
+    "ImageStore",
+    "ImageStoreError",
+    "InvalidHashError",
+    "Job",
+    "JobKind",
+    "JobStatus",
+    "ModelVersion",
+    "Origin",
+    "User",
+    "encode_png",
+    "new_public_id",
+    "open_database",
+    "utcnow",
+]

@@ -11,7 +11,9 @@ from bot.settings import Settings
 from engine import LocalEngine
 
 
-def make_settings(data_dir: Path, database_url: str, model_dir: Path, **overrides: object) -> Settings:
+def make_settings(
+    data_dir: Path, database_url: str, model_dir: Path, **overrides: object
+) -> Settings:
     values: dict[str, object] = {
         "data_dir": data_dir,
         "database_url": database_url,

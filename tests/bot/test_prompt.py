@@ -19,12 +19,15 @@ LIMITS = PromptLimits(max_steps=60, max_guidance=30.0)
 
 
 def test_plain_prompt_has_no_parameters() -> None:
-    assert parse_prompt("  a lighthouse   at dusk ", LIMITS) == ParsedPrompt(prompt="a lighthouse at dusk")
+    assert parse_prompt("  a lighthouse   at dusk ", LIMITS) == ParsedPrompt(
+        prompt="a lighthouse at dusk"
+    )
 
 
 def test_every_parameter_is_read() -> None:
     parsed = parse_prompt(
-        "a lighthouse at dusk --ar 16:9 --seed 42 --no fog,  boats --steps 30 --cfg 6.5 --model sdxl",
+        "a lighthouse at dusk --ar 16:9 --seed 42 --no fog,  boats"
+        " --steps 30 --cfg 6.5 --model sdxl",
         LIMITS,
     )
     assert parsed == ParsedPrompt(
@@ -83,7 +86,9 @@ def test_any_text_parses_or_is_refused_with_a_message(text: str) -> None:
         assert parsed.prompt and parsed.prompt == parsed.prompt.strip()
 
 
-flag_words = st.sampled_from(["--ar", "--seed", "--no", "--steps", "--cfg", "--model", "--", "\u2014"])
+flag_words = st.sampled_from(
+    ["--ar", "--seed", "--no", "--steps", "--cfg", "--model", "--", "\u2014"]
+)
 
 
 @given(st.lists(st.one_of(flag_words, st.text(min_size=1, max_size=12)), max_size=12))
@@ -101,7 +106,9 @@ def test_parameter_soup_parses_or_is_refused(tokens: list[str]) -> None:
     height=st.integers(1, 40),
     guidance=st.decimals(0, 30, places=2).map(str),
 )
-def test_valid_parameters_round_trip(seed: int, steps: int, width: int, height: int, guidance: str) -> None:
+def test_valid_parameters_round_trip(
+    seed: int, steps: int, width: int, height: int, guidance: str
+) -> None:
     if not 1 / 4 <= width / height <= 4:
         return
     parsed = parse_prompt(

@@ -90,7 +90,10 @@ async def test_imagine_upscale_vary_reroll_leave_jobs_images_files_and_events(
     assert varied.kind == "variation" and len(varied.images) == 4
     assert varied.parent_image_id == grid.images[2].id
     assert varied.parameters["strength"] == pytest.approx(0.35)
-    assert (varied.images[0].width, varied.images[0].height) == (grid.images[0].width, grid.images[0].height)
+    assert (varied.images[0].width, varied.images[0].height) == (
+        grid.images[0].width,
+        grid.images[0].height,
+    )
     assert not {i.sha256 for i in varied.images} & {i.sha256 for i in grid.images}
 
     rerolled = await make(app, await app.service.reroll(bob, varied.job_id))
@@ -133,7 +136,9 @@ async def test_a_strong_variation_strays_further_than_a_subtle_one(app: App, ali
     assert mean_distance(subtle) < mean_distance(strong)
 
 
-async def test_reactions_are_recorded_and_only_owners_delete(app: App, alice: Actor, bob: Actor) -> None:
+async def test_reactions_are_recorded_and_only_owners_delete(
+    app: App, alice: Actor, bob: Actor
+) -> None:
     grid = await make(app, await app.service.imagine(alice, "a cat"))
     image = grid.images[3]
     assert (await app.service.react(bob, image.id, "❤️"))["kind"] == "favorite"
@@ -173,11 +178,21 @@ async def test_bad_requests_are_refused_and_change_nothing(
     app: App, alice: Actor, action, error: type[Exception]
 ) -> None:
     grid = await make(app, await app.service.imagine(alice, "a dog"))
-    before = (await count(app, Job), await count(app, Image), await count(app, Event), await count(app, User))
+    before = (
+        await count(app, Job),
+        await count(app, Image),
+        await count(app, Event),
+        await count(app, User),
+    )
     with pytest.raises(error) as raised:
         await action(app.service, Actor.local("mallory"), grid.job_id)
     assert str(raised.value)
-    after = (await count(app, Job), await count(app, Image), await count(app, Event), await count(app, User))
+    after = (
+        await count(app, Job),
+        await count(app, Image),
+        await count(app, Event),
+        await count(app, User),
+    )
     assert after == before
 
 
@@ -197,7 +212,9 @@ async def test_blocked_people_are_refused_before_anything_is_queued(app: App, al
     assert await count(app, Job) == 1
 
 
-async def test_a_prompt_longer_than_the_text_encoder_reads_gets_a_warning(app: App, alice: Actor) -> None:
+async def test_a_prompt_longer_than_the_text_encoder_reads_gets_a_warning(
+    app: App, alice: Actor
+) -> None:
     short = await app.service.imagine(alice, "a red circle")
     assert short.warnings == []
     long = await app.service.imagine(alice, " ".join(["red circle"] * 60))
@@ -206,7 +223,9 @@ async def test_a_prompt_longer_than_the_text_encoder_reads_gets_a_warning(app: A
     assert long.prompt.count("red circle") == 60
 
 
-async def test_a_job_whose_source_image_is_damaged_fails_with_a_reason(app: App, alice: Actor) -> None:
+async def test_a_job_whose_source_image_is_damaged_fails_with_a_reason(
+    app: App, alice: Actor
+) -> None:
     grid = await make(app, await app.service.imagine(alice, "a kite"))
     Path(grid.images[0].path).write_bytes(b"not the image any more")
     varied = await make(app, await app.service.vary(alice, grid.job_id, 1, strong=False))
