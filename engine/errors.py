@@ -1,0 +1,9 @@
+class EngineError(Exception):
+    """A model could not be loaded or run; the message is one line, fit to show a user."""
+
+    @classmethod
+    def wrapping(cls, context: str, error: BaseException) -> "EngineError":
+        # Library errors often run to several lines of advice; the first one says what happened.
+        lines = [line for line in str(error).splitlines() if line.strip()]
+        reason = lines[0].strip() if lines else type(error).__name__
+        return cls(f"{context}: {reason}")

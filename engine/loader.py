@@ -1,0 +1,63 @@
+"""Loading any diffusers text-to-image model, and its image-to-image twin over the same weights."""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image, DiffusionPipeline
+
+from engine.construction import MODULE_CONSTRUCTION
+from engine.errors import EngineError
+from engine.info import describe_pipeline
+from engine.types import ModelInfo
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    info: ModelInfo
+    text_to_image: DiffusionPipeline
+    image_to_image: DiffusionPipeline
+
+
+def _local_folder(source: str) -> Path | None:
+    """The folder `source` names, or None for a hub id; a broken local path is refused here,
+    before diffusers could take it for a hub id and try the network."""
+    path = Path(source).expanduser()
+    if path.is_dir():
+        if not (path / "model_index.json").is_file():
+            raise EngineError(
+                f"{source} is not a diffusers pipeline folder (it has no model_index.json)"
+            )
+        return path
+    if path.exists():
+        raise EngineError(f"{source} is a file, not a diffusers pipeline folder")
+    looks_like_path = path.is_absolute() or source.startswith((".", "~")) or source.count("/") > 1
+    if looks_like_path or "\\" in source:
+        raise EngineError(f"model folder {source} does not exist")
+    return None
+
+
+def load_model(source: str, device: str, dtype: torch.dtype) -> LoadedModel:
+    folder = _local_folder(source)
+    location = str(folder) if folder is not None else source
+    local_only = folder is not None
+    try:
+        options: dict[str, Any] = {"dtype": dtype, "local_files_only": local_only}
+        if "safety_checker" in DiffusionPipeline.load_config(location, local_files_only=local_only):
+            options |= {"safety_checker": None, "requires_safety_checker": False}
+        with MODULE_CONSTRUCTION:
+            text_to_image = AutoPipelineForText2Image.from_pretrained(location, **options)
+            image_to_image = AutoPipelineForImage2Image.from_pipe(text_to_image)
+        text_to_image.to(device)
+    except Exception as error:
+        # Whatever diffusers, the hub or the device raise, a model that cannot be had is one
+        # kind of failure to the application.
+        raise EngineError.wrapping(f"cannot load model {source}", error) from error
+    for pipeline in (text_to_image, image_to_image):
+        pipeline.set_progress_bar_config(disable=True)
+    return LoadedModel(
+        info=describe_pipeline(location, text_to_image),
+        text_to_image=text_to_image,
+        image_to_image=image_to_image,
+    )

@@ -1,0 +1,135 @@
+"""The in-process engine: models loaded and run on one worker thread, off the event loop."""
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+from typing import TypeVar
+
+from PIL.Image import Image
+
+from engine.device import Accelerators, select_device, select_dtype
+from engine.embedded import EMBEDDED_MODEL, embedded_model_folder
+from engine.errors import EngineError
+from engine.generation import generate_images
+from engine.imaging import enlarge, fit_to_multiple, resize_to
+from engine.info import count_prompt_tokens
+from engine.loader import LoadedModel, load_model
+from engine.protocol import Engine
+from engine.types import GenerationRequest, ModelInfo, Progress, ProgressCallback
+
+T = TypeVar("T")
+
+
+def _ignore_progress(progress: Progress) -> None:
+    pass
+
+
+class LocalEngine(Engine):
+    """Runs diffusers pipelines on one device of this machine.
+
+    All model work, loading included, happens on a single worker thread: it keeps the event
+    loop free (Discord's interaction deadline holds however long a generation takes), and it
+    runs one job at a time on the device, in the order asked. Make one engine per device.
+    """
+
+    def __init__(self, cache_dir: Path, device: str = "auto", dtype: str = "auto") -> None:
+        available = Accelerators.detect()
+        self._device = select_device(device, available)
+        self._dtype = select_dtype(dtype, self._device, available)
+        self._cache_dir = cache_dir
+        self._worker = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"pickloop-engine-{self._device}"
+        )
+        # Touched only on the worker thread, which is why it needs no lock.
+        self._models: dict[str, LoadedModel] = {}
+        self._closed = False
+
+    async def describe(self, model: str) -> ModelInfo:
+        return (await self._on_worker(partial(self._model, model))).info
+
+    async def count_tokens(self, model: str, text: str) -> int:
+        return await self._on_worker(
+            lambda: count_prompt_tokens(self._model(model).text_to_image, text)
+        )
+
+    async def generate(
+        self, request: GenerationRequest, on_progress: ProgressCallback | None = None
+    ) -> list[Image]:
+        report = self._relay(on_progress)
+        return await self._on_worker(
+            lambda: generate_images(self._model(request.model), request, report)
+        )
+
+    async def upscale(
+        self,
+        model: str,
+        image: Image,
+        *,
+        factor: int = 2,
+        refine_strength: float = 0.0,
+        prompt: str = "",
+        negative_prompt: str = "",
+        seed: int = 0,
+        steps: int = 20,
+        guidance: float = 7.5,
+        on_progress: ProgressCallback | None = None,
+    ) -> Image:
+        report = self._relay(on_progress)
+
+        def upscale_on_worker() -> Image:
+            enlarged = enlarge(image, factor)
+            if refine_strength <= 0:
+                return enlarged
+            loaded = self._model(model)
+            multiple = loaded.info.size_multiple
+            request = GenerationRequest(
+                model=model,
+                prompt=prompt,
+                negative_prompt=negative_prompt,
+                width=fit_to_multiple(enlarged.width, multiple),
+                height=fit_to_multiple(enlarged.height, multiple),
+                steps=steps,
+                guidance=guidance,
+                seeds=(seed,),
+                init_image=enlarged,
+                strength=refine_strength,
+            )
+            (refined,) = generate_images(loaded, request, report)
+            return resize_to(refined, enlarged.size)
+
+        return await self._on_worker(upscale_on_worker)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        # Queued behind the work in flight, and nothing can be queued after it: once the models
+        # are freed the worker is idle, so shutting it down does not hold up the event loop.
+        await asyncio.get_running_loop().run_in_executor(self._worker, self._models.clear)
+        self._worker.shutdown()
+
+    def _model(self, spec: str) -> LoadedModel:
+        if spec not in self._models:
+            source = str(embedded_model_folder(self._cache_dir)) if spec == EMBEDDED_MODEL else spec
+            self._models[spec] = load_model(source, self._device, self._dtype)
+        return self._models[spec]
+
+    async def _on_worker(self, work: Callable[[], T]) -> T:
+        if self._closed:
+            raise EngineError("the engine is closed")
+        # The running loop is looked up per call, never kept: callers may come from several.
+        return await asyncio.get_running_loop().run_in_executor(self._worker, work)
+
+    @staticmethod
+    def _relay(on_progress: ProgressCallback | None) -> Callable[[Progress], None]:
+        """A reporter for the worker thread that calls `on_progress` on the caller's loop."""
+        if on_progress is None:
+            return _ignore_progress
+        loop = asyncio.get_running_loop()
+
+        def report(progress: Progress) -> None:
+            loop.call_soon_threadsafe(on_progress, progress)
+
+        return report

@@ -1,0 +1,114 @@
+"""A CLIP byte-level BPE tokenizer made locally, so the embedded model never needs a download.
+
+The vocabulary holds every byte (alone and as a word end, as CLIP has it) and the two special
+tokens, plus the merges that make each given word a single token. Any other word still
+tokenizes, one byte-character at a time.
+"""
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from itertools import pairwise
+from pathlib import Path
+
+START_TOKEN = "<|startoftext|>"
+END_TOKEN = "<|endoftext|>"
+END_OF_WORD = "</w>"
+MAX_LENGTH = 77
+
+DEFAULT_WORDS: tuple[str, ...] = (
+    # colours
+    "red", "orange", "yellow", "green", "blue", "purple", "pink", "brown",
+    "black", "white", "grey", "gray", "cyan", "magenta",
+    # shapes
+    "circle", "square", "triangle", "star", "rectangle", "ellipse", "hexagon", "diamond",
+    "heart", "cross", "line", "dot", "ring",
+    # sizes
+    "small", "large", "big", "tiny", "huge", "medium",
+    # positions
+    "left", "right", "top", "bottom", "centre", "center", "middle", "corner", "upper", "lower",
+    # common words
+    "a", "an", "the", "on", "in", "of", "at", "and", "with", "background", "image", "picture",
+    "shape", "object", "photo", "is", "over", "under", "above", "below", "next", "to",
+)  # fmt: skip
+
+
+def bytes_to_unicode() -> dict[int, str]:
+    """CLIP's (and GPT-2's) printable stand-in character for each byte.
+
+    Printable Latin-1 bytes stand for themselves; the others are moved past 255 so that no
+    byte maps to whitespace or a control character, which BPE files could not hold.
+    """
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
+    shifted = iter(range(256, 512))
+    return {byte: chr(byte) if byte in printable else chr(next(shifted)) for byte in range(256)}
+
+
+def _symbols(word: str, byte_chars: dict[int, str]) -> list[str]:
+    symbols = [byte_chars[byte] for byte in word.lower().encode("utf-8")]
+    symbols[-1] += END_OF_WORD
+    return symbols
+
+
+def _merge_pair(symbols: list[str], pair: tuple[str, str]) -> list[str]:
+    merged: list[str] = []
+    index = 0
+    while index < len(symbols):
+        if index + 1 < len(symbols) and (symbols[index], symbols[index + 1]) == pair:
+            merged.append(symbols[index] + symbols[index + 1])
+            index += 2
+        else:
+            merged.append(symbols[index])
+            index += 1
+    return merged
+
+
+def learn_merges(words: Sequence[str]) -> list[tuple[str, str]]:
+    """BPE training run to the end on the given words: afterwards each word is one symbol.
+
+    Learning the merges (rather than chaining each word's letters on its own) keeps the words
+    from competing for shared pairs: the tokenizer replays the merges in the order they were
+    learned, which reproduces exactly the segmentation training ended with.
+    """
+    byte_chars = bytes_to_unicode()
+    segmented = [_symbols(word, byte_chars) for word in dict.fromkeys(words) if word]
+    merges: list[tuple[str, str]] = []
+    while True:
+        pairs = Counter(pair for symbols in segmented for pair in pairwise(symbols))
+        if not pairs:
+            return merges
+        # Ties broken by the pair itself, so the same words always give the same tokenizer.
+        best = min(pairs, key=lambda pair: (-pairs[pair], pair))
+        merges.append(best)
+        segmented = [_merge_pair(symbols, best) for symbols in segmented]
+
+
+def build_clip_tokenizer(folder: Path, words: Sequence[str] = DEFAULT_WORDS) -> None:
+    """Write a CLIP tokenizer (vocab.json, merges.txt, tokenizer_config.json) into `folder`."""
+    byte_chars = list(bytes_to_unicode().values())
+    merges = learn_merges(words)
+    tokens = [
+        *byte_chars,
+        *(char + END_OF_WORD for char in byte_chars),
+        *(left + right for left, right in merges),
+        START_TOKEN,
+        END_TOKEN,
+    ]
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = {token: index for index, token in enumerate(tokens)}
+    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    merge_lines = "".join(f"{left} {right}\n" for left, right in merges)
+    (folder / "merges.txt").write_text(f"#version: 0.2\n{merge_lines}", encoding="utf-8")
+    config = {
+        "tokenizer_class": "CLIPTokenizer",
+        "model_max_length": MAX_LENGTH,
+        "bos_token": START_TOKEN,
+        "eos_token": END_TOKEN,
+        "unk_token": END_TOKEN,
+        "pad_token": END_TOKEN,
+    }
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")

@@ -1,0 +1,52 @@
+"""The values that cross the engine's boundary: what is asked, what a model is, how far it got."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PIL.Image import Image
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    source: str
+    """The resolved hub id or local folder."""
+    native_width: int
+    native_height: int
+    size_multiple: int
+    """Widths and heights must be multiples of this."""
+    max_prompt_tokens: int
+    """The text encoder's limit, special tokens included."""
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    model: str
+    """A model spec: "embedded", a hub id or a local folder."""
+    prompt: str
+    negative_prompt: str
+    width: int
+    height: int
+    steps: int
+    guidance: float
+    seeds: tuple[int, ...]
+    """One image per seed, all made in one batched pipeline call."""
+    init_image: Image | None = None
+    """Makes it an image-to-image request (variations, upscale refinement)."""
+    strength: float | None = None
+    """How far image-to-image may move from `init_image`, from 0 to 1; required with it."""
+
+    def __post_init__(self) -> None:
+        if not self.seeds:
+            raise ValueError("a generation request needs at least one seed")
+        if (self.init_image is None) != (self.strength is None):
+            raise ValueError("init_image and strength go together: give both or neither")
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int
+    """Denoising steps done, from 1."""
+    total: int
+
+
+ProgressCallback = Callable[[Progress], None]

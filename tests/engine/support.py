@@ -1,0 +1,34 @@
+"""Helpers shared by the engine tests."""
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from engine import GenerationRequest
+
+
+def pixel_distance(first: Image.Image, second: Image.Image) -> float:
+    """Mean absolute difference of two same-sized images, in 0-255 levels."""
+    difference = np.asarray(first, dtype=np.float32) - np.asarray(second, dtype=np.float32)
+    return float(np.abs(difference).mean())
+
+
+class RequestFactory:
+    """Small, fast requests for one model, with any field changed."""
+
+    def __init__(self, model: str) -> None:
+        self.base = GenerationRequest(
+            model=model,
+            prompt="a red circle on a blue background",
+            negative_prompt="",
+            width=64,
+            height=64,
+            steps=3,
+            guidance=7.5,
+            seeds=(11, 12, 13, 14),
+        )
+
+    def __call__(self, **changes: Any) -> GenerationRequest:
+        return dataclasses.replace(self.base, **changes)
