@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, NoReturn, TypeVar
 
-import click
 import pydantic
 import typer
 from rich.console import Console
@@ -53,13 +52,12 @@ def main() -> None:
     """Console entry point: one line on stderr for bad input instead of a usage dump."""
     try:
         app(standalone_mode=False)
-    except click.exceptions.Exit as done:
+    except typer.Exit as done:
         sys.exit(done.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         _fail("aborted", 130)
-    except click.UsageError as error:
-        _fail(error.format_message(), 2)
-    except click.ClickException as error:
+    except typer.TyperException as error:
+        # Usage errors (exit code 2) and the like, from typer's own command-line parser.
         _fail(error.format_message(), error.exit_code)
 
 
@@ -158,7 +156,7 @@ def _report(view: JobView, resumed: list[tuple[str, JobStatus]], as_json: bool) 
 
 
 def _print_view(view: JobView) -> None:
-    out = Console()
+    out = Console(soft_wrap=True, highlight=False)
     out.print(f"[bold]{view.kind} {view.job_id}[/] {view.status} · {view.prompt!r}")
     p = view.parameters
     out.print(
@@ -267,7 +265,7 @@ def jobs(
     if as_json:
         print(json.dumps({"jobs": [view.to_json() for view in views]}))
         return
-    out = Console()
+    out = Console(soft_wrap=True, highlight=False)
     for view in views:
         when = view.created_at[:19]
         out.print(f"{view.job_id}  {view.kind:<9} {view.status:<9} {when}  {view.prompt[:60]}")
