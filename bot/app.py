@@ -46,7 +46,7 @@ async def open_app(settings: Settings, engine: Engine | None = None) -> AsyncIte
     active_engine: Engine = engine or LocalEngine(
         settings.model_cache_dir, device=settings.device, dtype=settings.dtype
     )
-    store = ImageStore(settings.image_dir)
+    store = ImageStore(settings.image_dir.resolve())
     worker_id = new_worker_id()
     service = JobService(database, store, active_engine, settings, worker_id)
     runner = JobRunner(database, store, active_engine, worker_id, settings.job_lease_seconds)

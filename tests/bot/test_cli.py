@@ -189,10 +189,10 @@ def test_db_upgrade_creates_the_schema(
 def test_a_killed_imagine_is_finished_by_the_next_start(
     cli_env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {**os.environ, **cli_env, "PICKLOOP_MAX_STEPS": "1000"}
+    env = {**os.environ, **cli_env}
     command = [sys.executable, "-m", "bot"]
     doomed = subprocess.Popen(
-        [*command, "imagine", "a slow lighthouse --steps 150 --seed 3", "--json"],
+        [*command, "imagine", "a slow lighthouse --steps 60 --seed 3", "--json"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
