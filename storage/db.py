@@ -1,0 +1,111 @@
+"""The connection to the database: one engine and its session factory, for SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from storage.migrate import upgrade_to_head
+
+# Readers (the bot answering a click) never wait for the writer (a finishing job).
+_SQLITE_JOURNAL_MODE = "PRAGMA journal_mode=WAL"
+# The bot and a CLI command may write at the same moment; wait this long rather than fail.
+_SQLITE_BUSY_TIMEOUT_SECONDS = 10.0
+
+# Set on every new connection: SQLite keeps none of these per database, only per connection.
+_SQLITE_PRAGMAS = (
+    f"PRAGMA busy_timeout={int(_SQLITE_BUSY_TIMEOUT_SECONDS * 1000)}",
+    # Off by default in SQLite; without it ON DELETE CASCADE / SET NULL silently do nothing.
+    "PRAGMA foreign_keys=ON",
+    # NORMAL would skip an fsync per commit but may lose the last commits in a power cut;
+    # an accepted job must survive one, and commits come at human pace anyway.
+    "PRAGMA synchronous=FULL",
+)
+
+
+class Database:
+    """An async engine and the sessions made from it.
+
+    Sessions keep their objects' loaded values after commit (``expire_on_commit=False``): in
+    async code an expired attribute cannot be reloaded implicitly, and the bot reads a job's
+    fields after committing it.
+    """
+
+    def __init__(self, url: str) -> None:
+        # pre_ping: a restarted PostgreSQL server should not cost the next request an error.
+        self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine.sync_engine, "connect", _set_sqlite_pragmas)
+        self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
+            self.engine, expire_on_commit=False
+        )
+
+    def __repr__(self) -> str:
+        return f"Database({self.engine.url!r})"
+
+    async def upgrade(self) -> None:
+        """Bring the schema to the newest migration; nothing happens when it is there already."""
+        await upgrade_to_head(self.engine)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def open_database(url: str) -> Database:
+    """A ready database: the SQLite file's folder is made and the schema brought up to date."""
+    make_sqlite_folder(url)
+    database = Database(url)
+    try:
+        await database.upgrade()
+    except BaseException:
+        await database.dispose()
+        raise
+    return database
+
+
+def make_sqlite_folder(url: str) -> None:
+    """Create the folder a SQLite file will live in; SQLite makes the file but not its folder."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return
+    if parsed.database == ":memory:" or parsed.database.startswith("file:"):
+        return
+    Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _set_sqlite_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in _SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+        _switch_to_wal(dbapi_connection, cursor)
+    finally:
+        cursor.close()
+
+
+def _switch_to_wal(dbapi_connection: Any, cursor: Any) -> None:
+    # A database already in WAL stays so and this returns at once. A new, still empty file
+    # is switched by the first connection; a second one arriving meanwhile (the bot and a CLI
+    # command starting together on a fresh install) is refused at once, without busy_timeout,
+    # so it waits here, handing the event loop back, until the first has written the file.
+    deadline = time.monotonic() + _SQLITE_BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            cursor.execute(_SQLITE_JOURNAL_MODE)
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+        dbapi_connection.run_async(lambda _driver_connection: asyncio.sleep(0.02))

@@ -1,0 +1,110 @@
+import asyncio
+from pathlib import Path
+
+from sqlalchemy import inspect, select
+
+from storage import Database, User, open_database
+
+HEAD_TABLES = {"alembic_version", "users", "model_versions", "jobs", "images", "events"}
+
+
+async def _tables(database: Database) -> set[str]:
+    async with database.engine.connect() as connection:
+        names = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
+    return set(names)
+
+
+async def test_opening_an_empty_database_creates_the_schema(database_url: str) -> None:
+    database = await open_database(database_url)
+    try:
+        assert await _tables(database) == HEAD_TABLES
+    finally:
+        await database.dispose()
+
+
+async def test_opening_again_keeps_what_was_stored(database_url: str) -> None:
+    first = await open_database(database_url)
+    async with first.sessions.begin() as session:
+        session.add(User(local_name="ada", display_name="Ada"))
+    await first.dispose()
+
+    second = await open_database(database_url)
+    try:
+        async with second.sessions() as session:
+            names = (await session.scalars(select(User.local_name))).all()
+        assert names == ["ada"]
+    finally:
+        await second.dispose()
+
+
+async def test_processes_opening_a_new_database_at_once_all_succeed(
+    database_url: str,
+) -> None:
+    # Engines stand for processes (the bot, CLI commands) starting together on a fresh install.
+    databases = await asyncio.gather(*(open_database(database_url) for _ in range(3)))
+    try:
+        assert await _tables(databases[0]) == HEAD_TABLES
+    finally:
+        for database in databases:
+            await database.dispose()
+
+
+async def test_upgrade_on_an_up_to_date_database_changes_nothing(database: Database) -> None:
+    async with database.sessions.begin() as session:
+        session.add(User(local_name="ada", display_name="Ada"))
+
+    await database.upgrade()
+
+    async with database.sessions() as session:
+        assert (await session.scalars(select(User.local_name))).all() == ["ada"]
+
+
+async def test_the_sqlite_file_folder_is_created(tmp_path: Path) -> None:
+    path = tmp_path / "pickloop-data" / "nested" / "pickloop.db"
+
+    database = await open_database(f"sqlite+aiosqlite:///{path}")
+    await database.dispose()
+
+    assert path.is_file()
+
+
+async def test_every_sqlite_connection_gets_the_pragmas(tmp_path: Path) -> None:
+    database = await open_database(f"sqlite+aiosqlite:///{tmp_path / 'pickloop.db'}")
+    try:
+        # Two connections held at once, so the second is a new one, not the first reused.
+        async with database.engine.connect() as first, database.engine.connect() as second:
+            for connection in (first, second):
+                pragmas = {
+                    name: (await connection.exec_driver_sql(f"PRAGMA {name}")).scalar()
+                    for name in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")
+                }
+                assert pragmas == {
+                    "journal_mode": "wal",
+                    "foreign_keys": 1,
+                    "busy_timeout": 10000,
+                    "synchronous": 2,  # FULL
+                }
+    finally:
+        await database.dispose()
+
+
+async def test_sessions_keep_values_after_commit(database: Database) -> None:
+    async with database.sessions() as session:
+        user = User(local_name="ada", display_name="Ada")
+        session.add(user)
+        await session.commit()
+
+    # Expired values could not be reloaded here, outside the session: reading them would raise.
+    assert isinstance(user.id, int)
+    assert user.display_name == "Ada"
+
+
+async def test_a_percent_sign_in_the_url_is_taken_literally(tmp_path: Path) -> None:
+    # Alembic's ini-style config would read "%" as the start of an interpolation.
+    url = f"sqlite+aiosqlite:///{tmp_path / 'odd%20name.db'}"
+
+    database = await open_database(url)
+    try:
+        assert await _tables(database) == HEAD_TABLES
+    finally:
+        await database.dispose()
