@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -48,6 +48,7 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _set_sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "savepoint", _begin_before_savepoint)
         self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, expire_on_commit=False
         )
@@ -109,3 +110,14 @@ def _switch_to_wal(dbapi_connection: Any, cursor: Any) -> None:
             if "locked" not in str(error) or time.monotonic() > deadline:
                 raise
         dbapi_connection.run_async(lambda _driver_connection: asyncio.sleep(0.02))
+
+
+def _begin_before_savepoint(connection: Connection, _name: str | None) -> None:
+    # The sqlite3 driver opens a transaction only before the first write, so reads alone
+    # leave none open. A SAVEPOINT then opens one itself, and releasing that savepoint
+    # commits it: a request that failed after the savepoint would keep what was written
+    # inside it. An explicit BEGIN first makes the savepoint nest as on PostgreSQL.
+    driver_connection = connection.connection.driver_connection
+    assert driver_connection is not None  # a connection in use is never detached
+    if not driver_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN")

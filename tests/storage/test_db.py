@@ -1,7 +1,9 @@
 import asyncio
 from pathlib import Path
 
+import pytest
 from sqlalchemy import inspect, select
+from sqlalchemy.exc import IntegrityError
 
 from storage import Database, User, open_database
 
@@ -108,3 +110,27 @@ async def test_a_percent_sign_in_the_url_is_taken_literally(tmp_path: Path) -> N
         assert await _tables(database) == HEAD_TABLES
     finally:
         await database.dispose()
+
+
+async def test_rolling_back_undoes_work_done_inside_a_savepoint(database: Database) -> None:
+    async with database.sessions() as session:
+        await session.scalars(select(User))  # reads first, as a get-or-create does
+        async with session.begin_nested():
+            session.add(User(local_name="mallory", display_name="Mallory"))
+        await session.rollback()
+
+    async with database.sessions() as session:
+        assert (await session.scalars(select(User))).all() == []
+
+
+async def test_a_failed_savepoint_keeps_the_rest_of_the_transaction(database: Database) -> None:
+    async with database.sessions() as session:
+        session.add(User(local_name="ada", display_name="Ada"))
+        await session.flush()
+        with pytest.raises(IntegrityError):
+            async with session.begin_nested():
+                session.add(User(local_name="ada", display_name="Ada again"))
+        await session.commit()
+
+    async with database.sessions() as session:
+        assert (await session.scalars(select(User.display_name))).all() == ["Ada"]
