@@ -270,5 +270,3 @@ async def test_two_workers_recovering_at_once_take_each_job_once(
         taken_a, taken_b = await asyncio.gather(a.runner.recover(), b.runner.recover())
     assert sorted(taken_a + taken_b) == sorted({*taken_a, *taken_b})
     assert len(taken_a) + len(taken_b) == 3
-
-
