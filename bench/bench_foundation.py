@@ -29,6 +29,7 @@ from bot.app import open_app
 from bot.people import Actor
 from bot.settings import Settings
 from engine import LocalEngine
+from engine.chatter import silence_library_progress
 from engine.embedded import EMBEDDED_MODEL, embedded_model_folder
 
 PROMPT = "a red circle on a blue background"
@@ -115,6 +116,7 @@ async def main(rounds: int, event_count: int) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    silence_library_progress()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--events", type=int, default=500)
