@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,6 +38,7 @@ from storage.models import (
 )
 
 GRID_SIZE = 4
+_Row = TypeVar("_Row", Job, Image)
 
 
 class JobService:
@@ -337,12 +338,7 @@ class JobService:
 
     @staticmethod
     async def _job(session: AsyncSession, job_id: str) -> Job:
-        job = (
-            await session.execute(select(Job).where(Job.public_id == job_id))
-        ).scalar_one_or_none()
-        if job is None:
-            raise NotFound(f"No job {job_id!r}.")
-        return job
+        return await _by_public_id(session, Job, job_id, "job")
 
     async def _finished_job(self, session: AsyncSession, job_id: str) -> Job:
         job = await self._job(session, job_id)
@@ -363,12 +359,7 @@ class JobService:
 
     @staticmethod
     async def _image(session: AsyncSession, image_id: str) -> Image:
-        image = (
-            await session.execute(select(Image).where(Image.public_id == image_id))
-        ).scalar_one_or_none()
-        if image is None:
-            raise NotFound(f"No image {image_id!r}.")
-        return image
+        return await _by_public_id(session, Image, image_id, "image")
 
     async def _view(self, session: AsyncSession, job: Job, warnings: list[str] | None) -> JobView:
         version = await session.get_one(ModelVersion, job.model_version_id)
@@ -387,6 +378,16 @@ class JobService:
             store=self._store,
             warnings=warnings,
         )
+
+
+async def _by_public_id(
+    session: AsyncSession, model: type[_Row], public_id: str, what: str
+) -> _Row:
+    query = select(model).where(model.public_id == public_id)
+    row = (await session.execute(query)).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"No {what} {public_id!r}.")
+    return row
 
 
 async def _images_of(session: AsyncSession, job: Job) -> list[Image]:

@@ -1,20 +1,10 @@
 import asyncio
 from pathlib import Path
 
-from engine import EMBEDDED_MODEL, GenerationRequest, LocalEngine
+from engine import EMBEDDED_MODEL, LocalEngine
+from tests.engine.support import RequestFactory
 
-
-def embedded_request() -> GenerationRequest:
-    return GenerationRequest(
-        model=EMBEDDED_MODEL,
-        prompt="a small yellow star",
-        negative_prompt="",
-        width=64,
-        height=64,
-        steps=2,
-        guidance=7.5,
-        seeds=(1, 2, 3, 4),
-    )
+embedded_request = RequestFactory(EMBEDDED_MODEL)
 
 
 async def test_the_embedded_model_is_built_once_and_loads_offline(
