@@ -9,22 +9,24 @@ import json
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import pydantic
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bot.app import App, open_app
 from bot.errors import UserError
 from bot.people import Actor
 from bot.prompt import PromptLimits, parse_prompt
 from bot.settings import Settings
 from bot.views import JobView
-from engine import Progress as StepProgress
-from engine import ProgressCallback
 from storage.models import JobStatus
+
+if TYPE_CHECKING:
+    from bot.app import App
+    from engine import Progress as StepProgress
+    from engine import ProgressCallback
 
 app = typer.Typer(
     name="pickloop",
@@ -85,6 +87,12 @@ def _actor(settings: Settings, user: str | None) -> Actor:
 
 def _run(work: Callable[[App], Awaitable[T]]) -> T:
     settings = _settings()
+    # Imported only once there is work: it brings torch and diffusers, seconds of start-up
+    # that bad input and --help need not wait for.
+    from bot.app import open_app
+    from engine.chatter import silence_library_progress
+
+    silence_library_progress()
 
     async def inside() -> T:
         async with open_app(settings) as opened:

@@ -13,7 +13,5 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
     from bot.cli import main as cli_main
-    from engine.chatter import silence_library_progress
 
-    silence_library_progress()
     cli_main()

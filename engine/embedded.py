@@ -4,8 +4,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from engine.tiny import build_tiny_pipeline
-
 EMBEDDED_MODEL = "embedded"
 FOLDER_NAME = "embedded-tiny"
 
@@ -24,6 +22,9 @@ def _build_atomically(folder: Path) -> None:
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
+        # Imported here: the name above is read at start-up, the builder needs torch.
+        from engine.tiny import build_tiny_pipeline
+
         build_tiny_pipeline(staging)
         try:
             staging.rename(folder)

@@ -276,3 +276,28 @@ def _job(url: str, job_id: str) -> dict[str, Any]:
             await database.dispose()
 
     return asyncio.run(read())
+
+
+def test_bad_input_and_help_never_load_the_engine(cli_env: dict[str, str]) -> None:
+    # Refusing a typo should be instant: torch and diffusers take seconds to import.
+    probe = (
+        "import sys\n"
+        "from bot.entry import main\n"
+        "for argv in (['imagine', 'a cat --ar 9:1'], ['--help']):\n"
+        "    sys.argv = ['pickloop', *argv]\n"
+        "    try:\n"
+        "        main()\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print('LOADED' if {'torch', 'diffusers'} & set(sys.modules) else 'LIGHT')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**os.environ, **cli_env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.stdout.strip().splitlines()[-1] == "LIGHT", result.stderr
+    assert "1:4 to 4:1" in result.stderr
