@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     discord_token: SecretStr | None = Field(
         default=None, description="The Discord bot token (secret)."
     )
+    discord_guild: int | None = Field(
+        default=None,
+        description="A Discord server (guild) id: slash commands are registered there only, "
+        "where changes show at once; unset registers them globally.",
+    )
 
     @model_validator(mode="after")
     def _steps_cap_covers_default(self) -> Settings:

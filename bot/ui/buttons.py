@@ -1,0 +1,143 @@
+"""The buttons under pickloop's images.
+
+Every button is a ``DynamicItem``: its custom_id (``pl:<action>:<job id>:<index>``, far below
+Discord's 100 characters) carries everything a click needs, so a click on a grid posted before
+a restart is understood by the new process with no state kept in memory.
+
+A click does not touch the service here: it hands the request to the bot
+(``PickloopBot.answer``), the one place that acknowledges, submits and delivers.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+if TYPE_CHECKING:
+    from bot.app import App
+    from bot.people import Actor
+    from bot.views import JobView
+
+JOB = r"(?P<job>[a-z0-9]{1,40})"
+INDEX = r"(?P<index>[1-4])"
+
+
+# discord's types are Any to mypy (the library is not type-checked here), hence the ignores on
+# subclassing it.
+_Button: Any = discord.ui.DynamicItem[discord.ui.Button]
+
+UPSCALE_ID = re.compile(rf"pl:u:{JOB}:{INDEX}")
+
+
+class UpscaleButton(_Button, template=UPSCALE_ID):  # type: ignore[misc, call-arg]
+    """U1–U4: one image of the grid, upscaled, in a message of its own."""
+
+    def __init__(self, job_id: str, index: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=f"U{index}",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"pl:u:{job_id}:{index}",
+                row=0,
+            )
+        )
+        self.job_id = job_id
+        self.index = index
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> UpscaleButton:
+        return cls(match["job"], int(match["index"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        async def submit(app: App, actor: Actor) -> JobView:
+            return await app.service.upscale(actor, self.job_id, self.index)
+
+        await interaction.client.answer(interaction, submit)
+
+
+VARY_ID = re.compile(rf"pl:(?P<how>v|vs):{JOB}:{INDEX}")
+
+
+class VaryButton(_Button, template=VARY_ID):  # type: ignore[misc, call-arg]
+    """V1–V4 under a grid (subtle), and Vary (Subtle) / Vary (Strong) under an upscale."""
+
+    def __init__(self, job_id: str, index: int, *, strong: bool, label: str, row: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=label,
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"pl:{'vs' if strong else 'v'}:{job_id}:{index}",
+                row=row,
+            )
+        )
+        self.job_id = job_id
+        self.index = index
+        self.strong = strong
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> VaryButton:
+        # The label is not needed to answer a click; the message keeps showing its own.
+        strong = match["how"] == "vs"
+        return cls(match["job"], int(match["index"]), strong=strong, label=item.label, row=0)
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        async def submit(app: App, actor: Actor) -> JobView:
+            return await app.service.vary(actor, self.job_id, self.index, strong=self.strong)
+
+        await interaction.client.answer(interaction, submit)
+
+
+REROLL_ID = re.compile(rf"pl:r:{JOB}")
+
+
+class RerollButton(_Button, template=REROLL_ID):  # type: ignore[misc, call-arg]
+    """🔄: the same prompt and parameters, new seeds."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                emoji="🔄",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"pl:r:{job_id}",
+                row=0,
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> RerollButton:
+        return cls(match["job"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        async def submit(app: App, actor: Actor) -> JobView:
+            return await app.service.reroll(actor, self.job_id)
+
+        await interaction.client.answer(interaction, submit)
+
+
+DYNAMIC_ITEMS: tuple[Any, ...] = (UpscaleButton, VaryButton, RerollButton)
+
+
+def keyboard(view: JobView) -> discord.ui.View:
+    """The buttons for a finished job: U1–U4 🔄 / V1–V4 under a grid, Vary under an upscale."""
+    buttons = discord.ui.View(timeout=None)
+    if view.kind == "upscale":
+        buttons.add_item(VaryButton(view.job_id, 1, strong=False, label="Vary (Subtle)", row=0))
+        buttons.add_item(VaryButton(view.job_id, 1, strong=True, label="Vary (Strong)", row=0))
+        return buttons
+    for image in view.images:
+        buttons.add_item(UpscaleButton(view.job_id, image.index))
+    buttons.add_item(RerollButton(view.job_id))
+    for image in view.images:
+        buttons.add_item(
+            VaryButton(view.job_id, image.index, strong=False, label=f"V{image.index}", row=1)
+        )
+    return buttons

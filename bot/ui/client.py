@@ -1,0 +1,106 @@
+"""The Discord client: slash commands, persistent buttons, and the jobs it is delivering."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import Awaitable
+
+import discord
+from discord import app_commands
+
+from bot.app import App, open_app
+from bot.settings import Settings
+from bot.ui import delivery
+from bot.ui.buttons import DYNAMIC_ITEMS
+from bot.ui.imagine import imagine_command
+
+log = logging.getLogger(__name__)
+
+
+class TokenRejected(Exception):
+    """Discord refused the bot token."""
+
+
+def intents() -> discord.Intents:
+    # Slash commands and buttons arrive as interactions, which need no intent at all; guilds
+    # lets the library know its channels, reactions are how people rate images. No message
+    # content, no members, no presences: nothing privileged.
+    wanted = discord.Intents.none()
+    wanted.guilds = True
+    wanted.guild_reactions = True
+    wanted.dm_reactions = True
+    return wanted
+
+
+class PickloopBot(discord.Client):  # type: ignore[misc]
+    def __init__(self, app: App) -> None:
+        super().__init__(intents=intents())
+        self.app = app
+        self.tree = app_commands.CommandTree(self)
+        self.tree.add_command(imagine_command())
+        # Strong references: the event loop keeps only weak ones to running tasks.
+        self._deliveries: set[asyncio.Task[None]] = set()
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(*DYNAMIC_ITEMS)
+        await self.sync_commands()
+
+    async def sync_commands(self) -> None:
+        """Register the slash commands with Discord, only when they changed since last time.
+
+        Discord rate-limits command registration hard; a bot restarted often must not spend it.
+        With PICKLOOP_DISCORD_GUILD set, commands go to that one server, where updates show at
+        once (global ones can take a while to reach every client).
+        """
+        guild = (
+            discord.Object(id=self.app.settings.discord_guild)
+            if self.app.settings.discord_guild
+            else None
+        )
+        if guild is not None:
+            self.tree.copy_global_to(guild=guild)
+        payload = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
+        fingerprint = hashlib.sha256(
+            json.dumps(
+                {"application": self.application_id, "guild": guild and guild.id, "c": payload},
+                sort_keys=True,
+            ).encode()
+        ).hexdigest()
+        marker = self.app.settings.data_dir / "discord-commands.sha256"
+        if marker.is_file() and marker.read_text().strip() == fingerprint:
+            log.info("slash commands unchanged; not syncing")
+            return
+        await self.tree.sync(guild=guild)
+        marker.write_text(fingerprint + "\n")
+        log.info("slash commands synced %s", f"to guild {guild.id}" if guild else "globally")
+
+    async def answer(self, interaction: discord.Interaction, submit: delivery.Submit) -> None:
+        """The one way a command or a click asks for a job (see ``bot.ui.delivery``)."""
+        await delivery.answer(self.app, interaction, submit, self.in_background)
+
+    def in_background(self, work: Awaitable[None]) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.ensure_future(work)
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
+        return task
+
+    async def close(self) -> None:
+        # Jobs cut short here are not lost: their claims lapse and the next start finishes them.
+        for task in list(self._deliveries):
+            task.cancel()
+        await asyncio.gather(*self._deliveries, return_exceptions=True)
+        await super().close()
+
+
+async def run_bot(settings: Settings, token: str) -> None:
+    """Serve Discord until the process is stopped; TokenRejected when Discord refuses the token."""
+    async with open_app(settings) as app:
+        client = PickloopBot(app)
+        async with client:
+            try:
+                await client.start(token)
+            except discord.LoginFailure as error:
+                raise TokenRejected(str(error)) from None

@@ -1,0 +1,33 @@
+"""``/imagine prompt:<text>``: a 2x2 grid from a Midjourney-style prompt."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+
+if TYPE_CHECKING:
+    from bot.app import App
+    from bot.people import Actor
+    from bot.views import JobView
+
+
+async def imagine(interaction: discord.Interaction, prompt: str) -> None:
+    async def submit(app: App, actor: Actor) -> JobView:
+        return await app.service.imagine(actor, prompt)
+
+    await interaction.client.answer(interaction, submit)
+
+
+def imagine_command() -> Any:
+    # Built by calling rather than with discord's decorators: those are untyped to mypy, and
+    # a decorated function would lose its own types.
+    described = app_commands.describe(
+        prompt="What to draw; parameters at the end: --ar 16:9 --seed 42 --no fog --steps 30"
+    )(imagine)
+    return app_commands.Command(
+        name="imagine",
+        description="Make a 2x2 grid of images from a prompt.",
+        callback=described,
+    )

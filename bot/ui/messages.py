@@ -1,0 +1,56 @@
+"""What people see in Discord: captions, refusals and image attachments, in one place."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import discord
+import PIL.Image
+
+from bot.views import JobView
+
+# Discord refuses message content over 2,000 characters.
+MAX_CONTENT = 2000
+
+
+def caption(view: JobView, clicker_id: int) -> str:
+    """Midjourney-style: the prompt in bold, then what this message is and who asked for it."""
+    prompt = discord.utils.escape_markdown(view.prompt) or "(no prompt)"
+    what = {
+        "imagine": "",
+        "reroll": " — Re-roll",
+        "variation": f" — Variations ({view.parameters.get('variation', 'subtle').title()})",
+        "upscale": " — Upscaled",
+    }.get(view.kind, "")
+    tail = f"{what} <@{clicker_id}> · job `{view.job_id}`"
+    room = MAX_CONTENT - len(tail) - 4
+    if len(prompt) > room:
+        prompt = prompt[: room - 1] + "…"
+    return f"**{prompt}**{tail}"
+
+
+def failure(view: JobView) -> str:
+    reason = view.error or "no reason was recorded"
+    return (
+        f"Sorry, job `{view.job_id}` failed: {reason}\n"
+        "Nothing was charged to you; try again, or change the prompt."
+    )
+
+
+def image_file(view: JobView, size_limit: int) -> discord.File:
+    """The job's picture (the grid, or the single upscaled image) as one attachment.
+
+    PNG keeps every pixel; an image too big for the channel's upload limit goes as JPEG, which
+    is a few times smaller, rather than not at all.
+    """
+    if view.grid_path is None:
+        raise ValueError(f"job {view.job_id} has no picture yet")
+    data = Path(view.grid_path).read_bytes()
+    if len(data) <= size_limit:
+        return discord.File(io.BytesIO(data), filename=f"pickloop_{view.job_id}.png")
+    with PIL.Image.open(io.BytesIO(data)) as image:
+        buffer = io.BytesIO()
+        image.convert("RGB").save(buffer, format="JPEG", quality=90)
+    buffer.seek(0)
+    return discord.File(buffer, filename=f"pickloop_{view.job_id}.jpg")

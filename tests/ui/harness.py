@@ -1,0 +1,412 @@
+"""A stand-in for Discord itself, for driving the real discord.py dispatch in tests.
+
+Two directions, each at the boundary where discord.py talks to the network:
+
+* Into the bot, gateway events go through the client's connection state exactly as the
+  websocket would hand them over (``ConnectionState.parsers[EVENT](payload)``): a READY, then
+  INTERACTION_CREATE payloads shaped like Discord's, for slash commands and button clicks.
+* Out of the bot, every REST call is answered here and recorded: bot-token calls at
+  ``HTTPClient.request`` (the client is built with ``CapturingHTTPClient``), and interaction
+  responses, followups and edits of ``@original`` at ``AsyncWebhookAdapter.request`` (installed
+  through discord.py's own ``async_context`` variable, which is what interactions use).
+
+Nothing reaches the network, and nothing of pickloop is replaced: the bot under test is the
+production ``PickloopBot``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import discord
+from discord.http import HTTPClient, Route
+from discord.webhook.async_ import AsyncWebhookAdapter
+
+BOT_USER_ID = 900_000_000_000_000_001
+APPLICATION_ID = 900_000_000_000_000_002
+GUILD_ID = 900_000_000_000_000_003
+CHANNEL_ID = 900_000_000_000_000_004
+UPLOAD_LIMIT = 10 * 1024 * 1024
+EPHEMERAL = 64
+
+_snowflakes = itertools.count(1_100_000_000_000_000_000)
+
+
+def snowflake() -> int:
+    return next(_snowflakes)
+
+
+@dataclass(frozen=True)
+class Upload:
+    filename: str
+    data: bytes
+
+
+@dataclass
+class Call:
+    """One HTTP request the bot made, as Discord would have received it."""
+
+    method: str
+    path: str
+    json: dict[str, Any] | list[Any] | None
+    files: list[Upload] = field(default_factory=list)
+    answer: Any = None
+
+    @property
+    def custom_ids(self) -> list[str]:
+        body = self.json if isinstance(self.json, dict) else {}
+        return [
+            component["custom_id"]
+            for row in body.get("components") or []
+            for component in row.get("components", [])
+            if "custom_id" in component
+        ]
+
+    @property
+    def flags(self) -> int:
+        body = self.json if isinstance(self.json, dict) else {}
+        data = body.get("data") if "type" in body and "data" in body else body
+        return int((data or {}).get("flags") or 0)
+
+
+def _user(user_id: int, name: str, *, bot: bool = False) -> dict[str, Any]:
+    return {
+        "id": str(user_id),
+        "username": name,
+        "global_name": name,
+        "discriminator": "0",
+        "avatar": None,
+        "bot": bot,
+    }
+
+
+class FakeDiscord:
+    """Answers the bot's requests like Discord's API does, and remembers each one."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self._changed = asyncio.Event()
+        # Messages Discord holds, by interaction token (the @original) and by message id.
+        self.originals: dict[str, dict[str, Any]] = {}
+        self.messages: dict[int, dict[str, Any]] = {}
+
+    # --- what the bot sent -------------------------------------------------------------------
+
+    def calls_for(self, token: str) -> list[Call]:
+        return [call for call in self.calls if f"/{token}" in call.path]
+
+    async def wait_for(self, condition: Callable[[], Any], within: float = 60.0) -> Any:
+        """Wait until ``condition()`` is truthy (checked after every request); return it."""
+        async with asyncio.timeout(within):
+            while not (result := condition()):
+                self._changed.clear()
+                await self._changed.wait()
+        return result
+
+    # --- answering -----------------------------------------------------------------------------
+
+    def answer(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | list[Any] | None,
+        uploads: list[Upload],
+    ) -> Any:
+        call = Call(method, path, body, uploads)
+        call.answer = self._respond(call)
+        self.calls.append(call)
+        self._changed.set()
+        return call.answer
+
+    def _respond(self, call: Call) -> Any:
+        parts = call.path.strip("/").split("/")
+        body = call.json if isinstance(call.json, dict) else {}
+        if call.path == "/users/@me":
+            return _user(BOT_USER_ID, "pickloop", bot=True)
+        if call.path == "/oauth2/applications/@me":
+            return {
+                "id": str(APPLICATION_ID),
+                "name": "pickloop",
+                "description": "",
+                "icon": None,
+                "bot_public": True,
+                "bot_require_code_grant": False,
+                "owner": _user(1, "operator"),
+                "verify_key": "0" * 64,
+                "flags": 0,
+            }
+        if parts[0] == "applications" and parts[-1] == "commands" and call.method == "PUT":
+            return [
+                dict(command, id=str(snowflake()), application_id=str(APPLICATION_ID), version="1")
+                for command in call.json or []
+            ]
+        if parts[0] == "interactions" and parts[-1] == "callback":
+            return self._callback(parts[2], body)
+        if parts[0] == "webhooks":
+            token = parts[2]
+            if parts[-1] == "@original":
+                if call.method == "DELETE":
+                    self.originals.pop(token, None)
+                    return None
+                if call.method == "PATCH":
+                    self.originals[token] = self._message(
+                        body, call.files, self.originals.get(token)
+                    )
+                return self.originals[token]
+            if call.method == "POST":  # a followup message
+                return self._message(body, call.files, None)
+        if parts[0] == "channels" and parts[-1] == "messages" and call.method == "POST":
+            return self._message(body, call.files, None, channel_id=int(parts[1]))
+        raise AssertionError(f"the fake Discord does not know {call.method} {call.path}")
+
+    def _callback(self, token: str, body: dict[str, Any]) -> dict[str, Any]:
+        kind = body["type"]
+        data = body.get("data") or {}
+        ephemeral = bool(int(data.get("flags") or 0) & EPHEMERAL)
+        answer: dict[str, Any] = {
+            "interaction": {
+                "id": str(snowflake()),
+                "type": 2,
+                "response_message_loading": kind == 5,
+                "response_message_ephemeral": ephemeral,
+            },
+            "resource": {"type": kind},
+        }
+        if kind in (4, 5):  # a message: the answer itself, or "pickloop is thinking…"
+            message = self._message(data, [], None)
+            self.originals[token] = message
+            answer["interaction"]["response_message_id"] = message["id"]
+            answer["resource"]["message"] = message
+        return answer
+
+    def _message(
+        self,
+        body: dict[str, Any],
+        uploads: list[Upload],
+        previous: dict[str, Any] | None,
+        channel_id: int = CHANNEL_ID,
+    ) -> dict[str, Any]:
+        message: dict[str, Any] = (
+            dict(previous)
+            if previous
+            else {
+                "id": str(snowflake()),
+                "channel_id": str(channel_id),
+                "author": _user(BOT_USER_ID, "pickloop", bot=True),
+                "content": "",
+                "timestamp": datetime.now(UTC).isoformat(),
+                "edited_timestamp": None,
+                "tts": False,
+                "mention_everyone": False,
+                "mentions": [],
+                "mention_roles": [],
+                "attachments": [],
+                "embeds": [],
+                "pinned": False,
+                "type": 0,
+                "flags": 0,
+                "components": [],
+                "webhook_id": str(APPLICATION_ID),
+            }
+        )
+        for key in ("content", "components", "embeds", "flags"):
+            if key in body:
+                message[key] = body[key] if body[key] is not None else message[key]
+        if uploads:
+            message["attachments"] = [
+                {
+                    "id": str(snowflake()),
+                    "filename": upload.filename,
+                    "size": len(upload.data),
+                    "url": f"https://cdn.discordapp.invalid/{upload.filename}",
+                    "proxy_url": f"https://media.discordapp.invalid/{upload.filename}",
+                    "content_type": "image/png",
+                }
+                for upload in uploads
+            ]
+        if previous:
+            message["edited_timestamp"] = datetime.now(UTC).isoformat()
+        self.messages[int(message["id"])] = message
+        return message
+
+
+def _decode(
+    payload: dict[str, Any] | list[Any] | None, multipart: list[dict[str, Any]] | None
+) -> tuple[dict[str, Any] | list[Any] | None, list[Upload]]:
+    """The JSON body and the uploaded files of a request, however discord.py encoded them."""
+    uploads: list[Upload] = []
+    body = payload
+    for part in multipart or []:
+        if part["name"] == "payload_json":
+            body = json.loads(part["value"])
+        else:
+            value = part["value"]
+            data = value.read() if hasattr(value, "read") else bytes(value)
+            uploads.append(Upload(part["filename"], data))
+    return body, uploads
+
+
+def _path(route: Route) -> str:
+    return route.url.removeprefix(Route.BASE)
+
+
+class CapturingHTTPClient(HTTPClient):  # type: ignore[misc]
+    """discord.py's HTTP client with its last step, the network request, answered by the fake."""
+
+    fake: FakeDiscord
+
+    async def request(
+        self,
+        route: Route,
+        *,
+        files: Any = None,
+        form: list[dict[str, Any]] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        body, uploads = _decode(kwargs.get("json"), form)
+        return self.fake.answer(route.method, _path(route), body, uploads)
+
+
+class CapturingWebhookAdapter(AsyncWebhookAdapter):  # type: ignore[misc]
+    """Where interaction callbacks, followups and @original edits meet the network."""
+
+    def __init__(self, fake: FakeDiscord) -> None:
+        super().__init__()
+        self.fake = fake
+
+    async def request(
+        self,
+        route: Route,
+        session: Any,
+        *,
+        payload: dict[str, Any] | None = None,
+        multipart: list[dict[str, Any]] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        body, uploads = _decode(payload, multipart)
+        return self.fake.answer(route.method, _path(route), body, uploads)
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int
+    name: str
+
+    def member(self) -> dict[str, Any]:
+        return {
+            "user": _user(self.id, self.name),
+            "roles": [],
+            "joined_at": "2026-01-01T00:00:00+00:00",
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "permissions": "2248473465835073",
+        }
+
+
+@dataclass(frozen=True)
+class Sent:
+    """An interaction Discord delivered to the bot; its token names its webhook calls."""
+
+    id: int
+    token: str
+
+
+class Gateway:
+    """Delivers gateway events to a client as its websocket would."""
+
+    def __init__(self, client: discord.Client) -> None:
+        self.client = client
+        self.state = client._connection
+
+    def ready(self) -> None:
+        # No guilds are announced, so the library waits for none before READY is dispatched.
+        self.state.guild_ready_timeout = 0
+        self.state.parsers["READY"](
+            {
+                "v": 10,
+                "user": _user(BOT_USER_ID, "pickloop", bot=True),
+                "guilds": [],
+                "session_id": "test-session",
+                "resume_gateway_url": "wss://gateway.discord.invalid",
+                "application": {"id": str(APPLICATION_ID), "flags": 0},
+            }
+        )
+
+    def _interaction(self, kind: int, person: Person, data: dict[str, Any], **extra: Any) -> Sent:
+        sent = Sent(snowflake(), f"token-{snowflake()}")
+        payload = {
+            "id": str(sent.id),
+            "application_id": str(APPLICATION_ID),
+            "type": kind,
+            "data": data,
+            "guild_id": str(GUILD_ID),
+            "channel_id": str(CHANNEL_ID),
+            "channel": {
+                "id": str(CHANNEL_ID),
+                "type": 0,
+                "guild_id": str(GUILD_ID),
+                "name": "art",
+                "position": 0,
+                "permission_overwrites": [],
+                "nsfw": False,
+                "parent_id": None,
+                "rate_limit_per_user": 0,
+                "flags": 0,
+                "topic": None,
+                "last_message_id": None,
+            },
+            "member": person.member(),
+            "token": sent.token,
+            "version": 1,
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "app_permissions": "2248473465835073",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": str(GUILD_ID)},
+            "context": 0,
+            "attachment_size_limit": UPLOAD_LIMIT,
+            **extra,
+        }
+        self.state.parsers["INTERACTION_CREATE"](payload)
+        return sent
+
+    def slash(self, person: Person, name: str, **options: str) -> Sent:
+        return self._interaction(
+            2,
+            person,
+            {
+                "id": str(snowflake()),
+                "name": name,
+                "type": 1,
+                "options": [
+                    {"name": key, "type": 3, "value": value} for key, value in options.items()
+                ],
+            },
+        )
+
+    def click(self, person: Person, message: dict[str, Any], custom_id: str) -> Sent:
+        # Discord only sends clicks on buttons a message has; discord.py ignores any other.
+        on_message = [
+            component.get("custom_id")
+            for row in message["components"]
+            for component in row.get("components", [])
+        ]
+        assert custom_id in on_message, f"{custom_id} is not a button of that message"
+        return self._interaction(
+            3,
+            person,
+            {"custom_id": custom_id, "component_type": 2},
+            message=message,
+        )
+
+
+def iter_uploads(calls: list[Call]) -> Iterator[Upload]:
+    for call in calls:
+        yield from call.files
