@@ -281,6 +281,34 @@ def jobs(
         out.print("no jobs yet")
 
 
+@app.command("bot")
+def serve_discord() -> None:
+    """Serve Discord: /imagine and the U/V/🔄 buttons, with PICKLOOP_DISCORD_TOKEN."""
+    settings = _settings()
+    token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
+    if not token:
+        _fail(
+            "PICKLOOP_DISCORD_TOKEN is not set: copy the bot token from your application's Bot "
+            "page at https://discord.com/developers/applications",
+            2,
+        )
+    # Imported only when serving: discord.py, torch and diffusers take seconds to load.
+    from bot.ui import TokenRejected, run_bot
+    from engine.chatter import silence_library_progress
+
+    silence_library_progress()
+    try:
+        asyncio.run(run_bot(settings, token))
+    except TokenRejected:
+        _fail(
+            "Discord rejected PICKLOOP_DISCORD_TOKEN: reset the token on the application's Bot "
+            "page and set the new one",
+            1,
+        )
+    except KeyboardInterrupt:
+        stderr.print("stopped")
+
+
 @db_app.command("upgrade")
 def db_upgrade(as_json: JsonOption = False) -> None:
     """Create or upgrade the database schema to the newest version."""

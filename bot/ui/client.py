@@ -97,6 +97,8 @@ class PickloopBot(discord.Client):  # type: ignore[misc]
 
 async def run_bot(settings: Settings, token: str) -> None:
     """Serve Discord until the process is stopped; TokenRejected when Discord refuses the token."""
+    # The library's own log (connections, rate limits, errors in handlers) on stderr.
+    discord.utils.setup_logging()
     async with open_app(settings) as app:
         client = PickloopBot(app)
         async with client:

@@ -75,6 +75,14 @@ class Call:
         return int((data or {}).get("flags") or 0)
 
 
+@dataclass(frozen=True)
+class _Response:
+    """The two things discord.py reads from an HTTP response to describe an error."""
+
+    status: int
+    reason: str
+
+
 def _user(user_id: int, name: str, *, bot: bool = False) -> dict[str, Any]:
     return {
         "id": str(user_id),
@@ -95,6 +103,8 @@ class FakeDiscord:
         # Messages Discord holds, by interaction token (the @original) and by message id.
         self.originals: dict[str, dict[str, Any]] = {}
         self.messages: dict[int, dict[str, Any]] = {}
+        # As for a token that was reset or mistyped: every bot-token request is refused.
+        self.rejects_token = False
 
     # --- what the bot sent -------------------------------------------------------------------
 
@@ -119,14 +129,16 @@ class FakeDiscord:
         uploads: list[Upload],
     ) -> Any:
         call = Call(method, path, body, uploads)
-        call.answer = self._respond(call)
         self.calls.append(call)
         self._changed.set()
+        call.answer = self._respond(call)
         return call.answer
 
     def _respond(self, call: Call) -> Any:
         parts = call.path.strip("/").split("/")
         body = call.json if isinstance(call.json, dict) else {}
+        if call.path == "/users/@me" and self.rejects_token:
+            raise discord.HTTPException(_Response(401, "Unauthorized"), "401: Unauthorized")
         if call.path == "/users/@me":
             return _user(BOT_USER_ID, "pickloop", bot=True)
         if call.path == "/oauth2/applications/@me":
