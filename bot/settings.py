@@ -78,6 +78,12 @@ class Settings(BaseSettings):
         description="A Discord server (guild) id: slash commands are registered there only, "
         "where changes show at once; unset registers them globally.",
     )
+    discord_progress_seconds: float = Field(
+        default=1.5,
+        ge=0,
+        description="How often a job's Discord message shows its progress at most; Discord "
+        "rate-limits edits of one message to about five per five seconds.",
+    )
 
     @model_validator(mode="after")
     def _steps_cap_covers_default(self) -> Settings:

@@ -20,6 +20,7 @@ from bot.people import Actor
 from bot.ui import messages
 from bot.ui.buttons import keyboard
 from bot.views import JobView
+from engine import Progress
 from storage.models import JobStatus
 
 log = logging.getLogger(__name__)
@@ -57,19 +58,98 @@ async def refuse(interaction: discord.Interaction, reason: str) -> None:
 
 async def deliver(app: App, interaction: discord.Interaction, queued: JobView) -> None:
     """Run the job and replace the "thinking…" message with its picture and buttons."""
+    progress = ProgressEdits(interaction, queued, app.settings.discord_progress_seconds)
     try:
-        await app.runner.run(queued.job_id)
+        await app.runner.run(queued.job_id, progress)
+        await progress.settle()
         view = await app.service.show(queued.job_id)
         if view.status != JobStatus.DONE.value:
-            await interaction.edit_original_response(content=messages.failure(view))
+            await show(interaction, content=messages.failure(view))
             return
         picture = await asyncio.to_thread(messages.image_file, view, interaction.filesize_limit)
-        await interaction.edit_original_response(
+        await show(
+            interaction,
             content=messages.caption(view, interaction.user.id),
-            attachments=[picture],
-            view=keyboard(view),
+            picture=picture,
+            buttons=keyboard(view),
         )
     except discord.HTTPException:
         # The job and its images are safe in the database whatever Discord answered;
         # /show brings them back.
         log.exception("could not show job %s in Discord", queued.job_id)
+    finally:
+        await progress.settle()
+
+
+# Discord's error code for an interaction token past its 15 minutes.
+INVALID_WEBHOOK_TOKEN = 50027
+
+
+async def show(
+    interaction: discord.Interaction,
+    *,
+    content: str,
+    picture: discord.File | None = None,
+    buttons: discord.ui.View | None = None,
+) -> None:
+    """Turn the deferred message into the result; after the token's 15 minutes, post it anew.
+
+    An interaction token lets the bot edit its answer for 15 minutes only, and a big job in a
+    long queue outlives that. The bot token has no such limit, so the result then goes to the
+    channel as a new message (which needs the Send Messages permission there).
+    """
+    try:
+        await interaction.edit_original_response(
+            content=content,
+            attachments=[picture] if picture else [],
+            view=buttons,
+        )
+        return
+    except discord.HTTPException as error:
+        if error.code != INVALID_WEBHOOK_TOKEN or interaction.channel is None:
+            raise
+    if picture is not None:
+        picture.reset()
+    await interaction.channel.send(
+        content=content,
+        file=picture or discord.utils.MISSING,
+        view=buttons or discord.utils.MISSING,
+    )
+
+
+class ProgressEdits:
+    """The engine's step callback: shows how far the job is, at most once per interval.
+
+    Discord rate-limits edits of one message (about five per five seconds), so most steps
+    are not shown; an edit still on its way when the next step comes is not doubled either.
+    """
+
+    def __init__(self, interaction: discord.Interaction, view: JobView, interval: float) -> None:
+        self._interaction = interaction
+        self._view = view
+        self._interval = interval
+        self._last = asyncio.get_running_loop().time()
+        self._pending: asyncio.Task[None] | None = None
+
+    def __call__(self, step: Progress) -> None:
+        now = asyncio.get_running_loop().time()
+        if self._pending is not None and not self._pending.done():
+            return
+        if now - self._last < self._interval:
+            return
+        self._last = now
+        self._pending = asyncio.ensure_future(self._edit(step))
+
+    async def _edit(self, step: Progress) -> None:
+        try:
+            await self._interaction.edit_original_response(
+                content=messages.in_progress(self._view, step.step, step.total)
+            )
+        except discord.HTTPException as error:
+            # A progress line is not worth a retry; the result is edited in any case.
+            log.info("progress of job %s not shown: %s", self._view.job_id, error)
+
+    async def settle(self) -> None:
+        """Let the last progress edit land, so that it cannot overwrite the result."""
+        if self._pending is not None:
+            await asyncio.gather(self._pending, return_exceptions=True)

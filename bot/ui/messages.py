@@ -30,6 +30,12 @@ def caption(view: JobView, clicker_id: int) -> str:
     return f"**{prompt}**{tail}"
 
 
+def in_progress(view: JobView, step: int, total: int) -> str:
+    prompt = discord.utils.escape_markdown(view.prompt)[:1500]
+    percent = round(100 * step / total) if total else 0
+    return f"**{prompt}** — {percent}% (step {step} of {total}) · job `{view.job_id}`"
+
+
 def failure(view: JobView) -> str:
     reason = view.error or "no reason was recorded"
     return (

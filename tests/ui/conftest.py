@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import discord
 import discord.client
 import discord.interactions
@@ -22,14 +23,29 @@ StartBot = Callable[[], Awaitable[Gateway]]
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str, tiny_model_dir: Path) -> Settings:
-    return make_settings(tmp_path / "data", database_url, tiny_model_dir)
+def settings_overrides() -> dict[str, object]:
+    """Settings a test module changes by overriding this fixture."""
+    return {}
 
 
 @pytest.fixture
-def fake_discord(monkeypatch: pytest.MonkeyPatch, no_network: None) -> FakeDiscord:
+def settings(
+    tmp_path: Path, database_url: str, tiny_model_dir: Path, settings_overrides: dict[str, object]
+) -> Settings:
+    return make_settings(tmp_path / "data", database_url, tiny_model_dir, **settings_overrides)
+
+
+@pytest.fixture
+def fake_discord(monkeypatch: pytest.MonkeyPatch) -> FakeDiscord:
     """Discord's side of every request any client in the test makes."""
     fake = FakeDiscord()
+
+    async def refuse(self: aiohttp.ClientSession, method: str, url: object, **_: Any) -> None:
+        raise AssertionError(f"the bot tried to reach Discord for real: {method} {url}")
+
+    # aiohttp is how discord.py reaches Discord (REST, webhooks and the gateway's websocket);
+    # the database's own connections stay allowed.
+    monkeypatch.setattr(aiohttp.ClientSession, "_request", refuse)
 
     def http_client(*args: Any, **kwargs: Any) -> CapturingHTTPClient:
         client = CapturingHTTPClient(*args, **kwargs)

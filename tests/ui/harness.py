@@ -105,6 +105,10 @@ class FakeDiscord:
         self.messages: dict[int, dict[str, Any]] = {}
         # As for a token that was reset or mistyped: every bot-token request is refused.
         self.rejects_token = False
+        # As if each job ran past the interaction token's 15 minutes: once an interaction is
+        # acknowledged, its token is refused.
+        self.tokens_expire_at_once = False
+        self.expired: set[str] = set()
 
     # --- what the bot sent -------------------------------------------------------------------
 
@@ -159,9 +163,17 @@ class FakeDiscord:
                 for command in call.json or []
             ]
         if parts[0] == "interactions" and parts[-1] == "callback":
-            return self._callback(parts[2], body)
+            answer = self._callback(parts[2], body)
+            if self.tokens_expire_at_once:
+                self.expired.add(parts[2])
+            return answer
         if parts[0] == "webhooks":
             token = parts[2]
+            if token in self.expired:
+                raise discord.HTTPException(
+                    _Response(401, "Unauthorized"),
+                    {"code": 50027, "message": "Invalid Webhook Token"},
+                )
             if parts[-1] == "@original":
                 if call.method == "DELETE":
                     self.originals.pop(token, None)
