@@ -16,6 +16,7 @@ from bot.settings import Settings
 from bot.ui import delivery
 from bot.ui.buttons import DYNAMIC_ITEMS
 from bot.ui.imagine import imagine_command
+from bot.ui.show import show_command
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class PickloopBot(discord.Client):  # type: ignore[misc]
         self.app = app
         self.tree = app_commands.CommandTree(self)
         self.tree.add_command(imagine_command())
+        self.tree.add_command(show_command())
         # Strong references: the event loop keeps only weak ones to running tasks.
         self._deliveries: set[asyncio.Task[None]] = set()
 

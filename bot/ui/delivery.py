@@ -64,7 +64,7 @@ async def deliver(app: App, interaction: discord.Interaction, queued: JobView) -
         await progress.settle()
         view = await app.service.show(queued.job_id)
         if view.status != JobStatus.DONE.value:
-            await show(interaction, content=messages.failure(view))
+            await show(interaction, content=messages.unfinished(view))
             return
         picture = await asyncio.to_thread(messages.image_file, view, interaction.filesize_limit)
         await show(

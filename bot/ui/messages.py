@@ -36,12 +36,15 @@ def in_progress(view: JobView, step: int, total: int) -> str:
     return f"**{prompt}** — {percent}% (step {step} of {total}) · job `{view.job_id}`"
 
 
-def failure(view: JobView) -> str:
-    reason = view.error or "no reason was recorded"
-    return (
-        f"Sorry, job `{view.job_id}` failed: {reason}\n"
-        "Nothing was charged to you; try again, or change the prompt."
-    )
+def unfinished(view: JobView) -> str:
+    """A job with no picture to show: why, in words."""
+    if view.status == "failed":
+        reason = view.error or "no reason was recorded"
+        return f"Sorry, job `{view.job_id}` failed: {reason}\nTry again, or change the prompt."
+    if view.status == "cancelled":
+        return f"Job `{view.job_id}` was cancelled."
+    # Queued or running on another worker: it is delivered by whoever runs it.
+    return f"Job `{view.job_id}` is {view.status}; /show it again once it is done."
 
 
 def image_file(view: JobView, size_limit: int) -> discord.File:

@@ -37,7 +37,8 @@ async def test_commands_are_registered_once_until_they_change(
 
     registered = [call for call in fake_discord.calls if call.method == "PUT"]
     assert [call.path for call in registered] == [where]
-    [imagine] = registered[0].json
-    assert imagine["name"] == "imagine"
-    assert [option["name"] for option in imagine["options"]] == ["prompt"]
-    assert imagine["options"][0]["required"] is True
+    commands = {command["name"]: command for command in registered[0].json}
+    assert sorted(commands) == ["imagine", "show"]
+    assert [option["name"] for option in commands["imagine"]["options"]] == ["prompt"]
+    assert commands["imagine"]["options"][0]["required"] is True
+    assert [option["name"] for option in commands["show"]["options"]] == ["job_id"]

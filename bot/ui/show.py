@@ -1,0 +1,31 @@
+"""``/show job_id``: a job posted again with its buttons, e.g. when its message was deleted."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+
+if TYPE_CHECKING:
+    from bot.app import App
+    from bot.people import Actor
+    from bot.views import JobView
+
+
+async def show(interaction: discord.Interaction, job_id: str) -> None:
+    async def submit(app: App, actor: Actor) -> JobView:
+        return await app.service.show(job_id.strip().lower())
+
+    # The same path as a new job: for a finished one the "run" is a no-op read.
+    await interaction.client.answer(interaction, submit)
+
+
+def show_command() -> Any:
+    # Built by calling, as /imagine is (see bot.ui.imagine).
+    described = app_commands.describe(job_id="The job id, as shown under each picture")(show)
+    return app_commands.Command(
+        name="show",
+        description="Post a job again, with its buttons.",
+        callback=described,
+    )
