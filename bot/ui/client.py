@@ -7,13 +7,14 @@ import hashlib
 import json
 import logging
 from collections.abc import Awaitable
+from typing import Any
 
 import discord
 from discord import app_commands
 
 from bot.app import App, open_app
 from bot.settings import Settings
-from bot.ui import delivery
+from bot.ui import delivery, reactions
 from bot.ui.buttons import DYNAMIC_ITEMS
 from bot.ui.imagine import imagine_command
 from bot.ui.show import show_command
@@ -78,6 +79,9 @@ class PickloopBot(discord.Client):  # type: ignore[misc]
         await self.tree.sync(guild=guild)
         marker.write_text(fingerprint + "\n")
         log.info("slash commands synced %s", f"to guild {guild.id}" if guild else "globally")
+
+    async def on_raw_reaction_add(self, event: Any) -> None:
+        await reactions.on_reaction(self.app, self, event)
 
     async def answer(self, interaction: discord.Interaction, submit: delivery.Submit) -> None:
         """The one way a command or a click asks for a job (see ``bot.ui.delivery``)."""

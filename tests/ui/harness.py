@@ -185,6 +185,15 @@ class FakeDiscord:
                 return self.originals[token]
             if call.method == "POST":  # a followup message
                 return self._message(body, call.files, None)
+        if parts[0] == "channels" and parts[2] == "messages" and len(parts) == 4:
+            message_id = int(parts[3])
+            if call.method == "DELETE":
+                del self.messages[message_id]
+                return None
+            if message_id not in self.messages:
+                refusal = {"code": 10008, "message": "Unknown Message"}
+                raise discord.NotFound(_Response(404, "Not Found"), refusal)
+            return self.messages[message_id]
         if parts[0] == "channels" and parts[-1] == "messages" and call.method == "POST":
             return self._message(body, call.files, None, channel_id=int(parts[1]))
         raise AssertionError(f"the fake Discord does not know {call.method} {call.path}")
@@ -400,6 +409,23 @@ class Gateway:
         }
         self.state.parsers["INTERACTION_CREATE"](payload)
         return sent
+
+    def react(self, person: Person, message: dict[str, Any], emoji: str) -> None:
+        """MESSAGE_REACTION_ADD, as a guild member adding ``emoji`` to ``message``."""
+        self.state.parsers["MESSAGE_REACTION_ADD"](
+            {
+                "user_id": str(person.id),
+                "channel_id": message["channel_id"],
+                "message_id": message["id"],
+                "guild_id": str(GUILD_ID),
+                "member": person.member(),
+                "emoji": {"id": None, "name": emoji},
+                "message_author_id": message["author"]["id"],
+                "burst": False,
+                "burst_colors": [],
+                "type": 0,
+            }
+        )
 
     def slash(self, person: Person, name: str, **options: str) -> Sent:
         return self._interaction(

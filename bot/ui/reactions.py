@@ -1,0 +1,63 @@
+"""Reactions on pickloop's upscaled images: ❤️ ⭐ 👍 👎 are recorded; ❌ from the owner deletes.
+
+Raw reaction events are used, not the cached kind: a reaction on a message posted before a
+restart (no longer in the library's cache) counts the same. The message is read back from
+Discord to learn which job it shows; its buttons carry the job id.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import discord
+
+from bot.app import App
+from bot.errors import UserError
+from bot.people import Actor
+from bot.reactions import reaction_kind
+from storage.models import EventKind
+
+log = logging.getLogger(__name__)
+
+_JOB_IN_BUTTON = re.compile(r"pl:[a-z]+:(?P<job>[a-z0-9]{1,40})(?::|$)")
+
+
+def job_of_message(message: dict[str, Any]) -> str | None:
+    """The job a pickloop message shows, read from its buttons' custom_ids."""
+    for row in message.get("components") or []:
+        for component in row.get("components") or []:
+            found = _JOB_IN_BUTTON.match(component.get("custom_id") or "")
+            if found:
+                return found["job"]
+    return None
+
+
+async def on_reaction(app: App, client: discord.Client, event: Any) -> None:
+    """Handle one MESSAGE_REACTION_ADD (a ``discord.RawReactionActionEvent``)."""
+    if client.user is None or event.user_id == client.user.id:
+        return
+    emoji = str(event.emoji)
+    try:
+        kind = reaction_kind(emoji)
+    except UserError:
+        return  # any other emoji is just conversation
+    message = await client.http.get_message(event.channel_id, event.message_id)
+    if int(message["author"]["id"]) != client.user.id:
+        return
+    job_id = job_of_message(message)
+    if job_id is None:
+        return
+    view = await app.service.show(job_id)
+    # A grid holds four images and a reaction names none of them; only an upscale is one image.
+    if view.kind != "upscale" or not view.images:
+        return
+    name = event.member.display_name if event.member is not None else str(event.user_id)
+    try:
+        await app.service.react(Actor.discord(event.user_id, name), view.images[0].id, emoji)
+    except UserError as refused:
+        log.info("reaction by %s not recorded: %s", event.user_id, refused)
+        return
+    if kind is EventKind.DELETE:
+        await client.http.delete_message(event.channel_id, event.message_id)

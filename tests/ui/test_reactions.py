@@ -1,0 +1,94 @@
+"""Reactions on pickloop's images, delivered as raw gateway events."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.app import App
+from storage.models import Event, EventKind, Image
+from tests.ui.conftest import StartBot
+from tests.ui.harness import Call, FakeDiscord, Gateway
+from tests.ui.test_buttons import ALICE, BOB, imagine, result_of
+
+
+async def reactions_recorded(app: App) -> set[tuple[EventKind, str]]:
+    async with app.database.sessions() as session:
+        rows = await session.execute(
+            select(Event.kind, Image.public_id)
+            .join(Image, Event.image_id == Image.id)
+            .where(
+                Event.kind.in_(
+                    [EventKind.FAVORITE, EventKind.LIKE, EventKind.DISLIKE, EventKind.DELETE]
+                )
+            )
+            .order_by(Event.id)
+        )
+        return {(kind, image) for kind, image in rows.all()}
+
+
+async def upscaled(gateway: Gateway, fake: FakeDiscord, app: App) -> tuple[dict[str, Any], str]:
+    """Bob's U2 of Alice's grid: the message Discord holds, and the id of its one image."""
+    grid, job_id = await imagine(gateway, fake, "a red circle --seed 9")
+    click = gateway.click(BOB, grid, f"pl:u:{job_id}:2")
+    shown = await result_of(fake, click)
+    upscale_job = shown.custom_ids[0].split(":")[2]
+    return fake.originals[click.token], (await app.service.show(upscale_job)).images[0].id
+
+
+async def test_reactions_on_an_upscale_are_recorded_and_the_owner_can_delete_it(
+    start_bot: StartBot, fake_discord: FakeDiscord, app: App
+) -> None:
+    gateway = await start_bot()
+    message, image_id = await upscaled(gateway, fake_discord, app)
+
+    gateway.react(ALICE, message, "❤️")
+    gateway.react(ALICE, message, "👎")
+    gateway.react(ALICE, message, "🎉")  # not a rating: ignored
+    gateway.react(ALICE, message, "❌")  # not hers to delete: refused, the message stays
+    await fake_discord.wait_for(lambda: len(fetches(fake_discord)) == 3)
+    await settled(app, {(EventKind.FAVORITE, image_id), (EventKind.DISLIKE, image_id)})
+    assert not deletions(fake_discord, message)
+
+    gateway.react(BOB, message, "❌")  # the upscale is his
+    await fake_discord.wait_for(lambda: deletions(fake_discord, message))
+    await settled(
+        app,
+        {
+            (EventKind.FAVORITE, image_id),
+            (EventKind.DISLIKE, image_id),
+            (EventKind.DELETE, image_id),
+        },
+    )
+    assert len(deletions(fake_discord, message)) == 1
+
+
+async def test_a_reaction_on_a_grid_records_nothing(
+    start_bot: StartBot, fake_discord: FakeDiscord, app: App
+) -> None:
+    gateway = await start_bot()
+    grid, _ = await imagine(gateway, fake_discord, "a square")
+
+    gateway.react(BOB, grid, "👍")
+    await fake_discord.wait_for(lambda: fetches(fake_discord))
+    await asyncio.sleep(0.2)
+
+    assert await reactions_recorded(app) == set()
+
+
+async def settled(app: App, expected: set[tuple[EventKind, str]]) -> None:
+    """Wait until the recorded reactions are ``expected`` (they are written in the background)."""
+    async with asyncio.timeout(30):
+        while await reactions_recorded(app) != expected:  # noqa: ASYNC110 -- rows, no event
+            await asyncio.sleep(0.02)
+
+
+def deletions(fake: FakeDiscord, message: dict[str, Any]) -> list[Call]:
+    where = f"/channels/{message['channel_id']}/messages/{message['id']}"
+    return [call for call in fake.calls if call.method == "DELETE" and call.path == where]
+
+
+def fetches(fake: FakeDiscord) -> list[Call]:
+    return [call for call in fake.calls if call.method == "GET" and "/channels/" in call.path]
