@@ -50,6 +50,15 @@ class PickloopBot(discord.Client):  # type: ignore[misc]
     async def setup_hook(self) -> None:
         self.add_dynamic_items(*DYNAMIC_ITEMS)
         await self.sync_commands()
+        self.in_background(self.finish_interrupted())
+
+    async def finish_interrupted(self) -> None:
+        """Finish the jobs a crashed or restarted process accepted, so /show can bring them back.
+
+        Their interaction tokens died with that process; the job and its images do not.
+        """
+        for job_id, status in await self.app.resume_interrupted():
+            log.info("finished interrupted job %s: %s", job_id, status.value)
 
     async def sync_commands(self) -> None:
         """Register the slash commands with Discord, only when they changed since last time.

@@ -357,6 +357,8 @@ class Gateway:
     def __init__(self, client: discord.Client) -> None:
         self.client = client
         self.state = client._connection
+        # What Discord allows this server's uploads to weigh; sent with every interaction.
+        self.upload_limit = UPLOAD_LIMIT
 
     def ready(self) -> None:
         # No guilds are announced, so the library waits for none before READY is dispatched.
@@ -404,7 +406,7 @@ class Gateway:
             "entitlements": [],
             "authorizing_integration_owners": {"0": str(GUILD_ID)},
             "context": 0,
-            "attachment_size_limit": UPLOAD_LIMIT,
+            "attachment_size_limit": self.upload_limit,
             **extra,
         }
         self.state.parsers["INTERACTION_CREATE"](payload)

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import PIL.Image
+from sqlalchemy import update
 
 from bot.app import App
+from bot.people import Actor
+from storage.models import Job, utcnow
 from tests.ui.conftest import StartBot
 from tests.ui.harness import EPHEMERAL, Call, FakeDiscord, Gateway, Person, Sent
 from tests.ui.test_imagine import grid_posted, last_edit
@@ -128,3 +133,27 @@ async def test_a_failing_job_tells_the_person_and_the_bot_keeps_serving(
     assert not failed.files and not failed.custom_ids
     _, next_job = await imagine(gateway, fake_discord, "a square")
     assert (await app.service.show(next_job)).status == "done"
+
+
+async def test_a_job_a_crashed_process_left_is_finished_at_start_and_can_be_shown(
+    start_bot: StartBot, fake_discord: FakeDiscord, app: App
+) -> None:
+    queued = await app.service.imagine(Actor.discord(ALICE.id, ALICE.name), "a lost job")
+    async with app.database.sessions.begin() as session:
+        # Accepted by a process that has since died: its claim lapsed long ago.
+        await session.execute(
+            update(Job)
+            .where(Job.public_id == queued.job_id)
+            .values(claimed_by="elsewhere:1:gone", lease_expires_at=utcnow() - timedelta(hours=1))
+        )
+
+    gateway = await start_bot()
+    async with asyncio.timeout(60):
+        # Nothing in Discord to watch: the process finishes it on its own, then /show finds it.
+        while (await app.service.show(queued.job_id)).status != "done":  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    sent = gateway.slash(ALICE, "show", job_id=queued.job_id)
+    shown = await fake_discord.wait_for(lambda: grid_posted(fake_discord, sent.token))
+
+    assert len(shown.files) == 1
+    assert len(shown.custom_ids) == 9

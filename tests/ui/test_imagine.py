@@ -83,3 +83,19 @@ async def test_a_bad_prompt_gets_an_ephemeral_reason_and_no_job(
     assert "--steps" in message.json["content"]
     assert not message.files and not message.custom_ids
     assert await app.service.list_jobs(None) == []
+
+
+async def test_a_grid_too_big_for_the_upload_limit_goes_as_jpeg(
+    start_bot: StartBot, fake_discord: FakeDiscord
+) -> None:
+    gateway = await start_bot()
+    gateway.upload_limit = 30_000  # the PNG of this grid weighs about 40 kB
+    sent = gateway.slash(ALICE, "imagine", prompt="a red circle --seed 7")
+
+    edit = await fake_discord.wait_for(lambda: grid_posted(fake_discord, sent.token))
+
+    [picture] = edit.files
+    assert picture.filename.endswith(".jpg")
+    assert len(picture.data) <= gateway.upload_limit
+    with PIL.Image.open(io.BytesIO(picture.data)) as grid:
+        assert grid.format == "JPEG"
