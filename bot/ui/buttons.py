@@ -34,10 +34,10 @@ UPSCALE_ID = re.compile(rf"pl:u:{JOB}:{INDEX}")
 class UpscaleButton(_Button, template=UPSCALE_ID):  # type: ignore[misc, call-arg]
     """U1–U4: one image of the grid, upscaled, in a message of its own."""
 
-    def __init__(self, job_id: str, index: int) -> None:
+    def __init__(self, job_id: str, index: int, label: str | None = None) -> None:
         super().__init__(
             discord.ui.Button(
-                label=f"U{index}",
+                label=label or f"U{index}",
                 style=discord.ButtonStyle.secondary,
                 custom_id=f"pl:u:{job_id}:{index}",
                 row=0,
@@ -123,15 +123,52 @@ class RerollButton(_Button, template=REROLL_ID):  # type: ignore[misc, call-arg]
         await interaction.client.answer(interaction, submit)
 
 
-DYNAMIC_ITEMS: tuple[Any, ...] = (UpscaleButton, VaryButton, RerollButton)
+RATE_ID = re.compile(rf"pl:(?P<how>f|d):{JOB}")
+_RATINGS = {"f": "❤️", "d": "👎"}
+
+
+class RateButton(_Button, template=RATE_ID):  # type: ignore[misc, call-arg]
+    """❤️ Favourite and 👎 under an upscale: the same signals as the reactions, one click away."""
+
+    def __init__(self, job_id: str, how: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Favourite" if how == "f" else None,
+                emoji=_RATINGS[how],
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"pl:{how}:{job_id}",
+                row=1,
+            )
+        )
+        self.job_id = job_id
+        self.emoji = _RATINGS[how]
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> RateButton:
+        return cls(match["job"], match["how"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await interaction.client.rate(interaction, self.job_id, self.emoji)
+
+
+DYNAMIC_ITEMS: tuple[Any, ...] = (UpscaleButton, VaryButton, RerollButton, RateButton)
 
 
 def keyboard(view: JobView) -> discord.ui.View:
-    """The buttons for a finished job: U1–U4 🔄 / V1–V4 under a grid, Vary under an upscale."""
+    """The buttons for a finished job.
+
+    Under a grid: U1–U4 🔄 / V1–V4. Under an upscale: Vary (Subtle), Vary (Strong),
+    Upscale (2x) / ❤️ Favourite, 👎.
+    """
     buttons = discord.ui.View(timeout=None)
     if view.kind == "upscale":
         buttons.add_item(VaryButton(view.job_id, 1, strong=False, label="Vary (Subtle)", row=0))
         buttons.add_item(VaryButton(view.job_id, 1, strong=True, label="Vary (Strong)", row=0))
+        buttons.add_item(UpscaleButton(view.job_id, 1, label="Upscale (2x)"))
+        buttons.add_item(RateButton(view.job_id, "f"))
+        buttons.add_item(RateButton(view.job_id, "d"))
         return buttons
     for image in view.images:
         buttons.add_item(UpscaleButton(view.job_id, image.index))

@@ -45,7 +45,7 @@ class PickloopBot(discord.Client):  # type: ignore[misc]
         self.tree.add_command(imagine_command())
         self.tree.add_command(show_command())
         # Strong references: the event loop keeps only weak ones to running tasks.
-        self._deliveries: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(*DYNAMIC_ITEMS)
@@ -96,17 +96,20 @@ class PickloopBot(discord.Client):  # type: ignore[misc]
         """The one way a command or a click asks for a job (see ``bot.ui.delivery``)."""
         await delivery.answer(self.app, interaction, submit, self.in_background)
 
+    async def rate(self, interaction: discord.Interaction, job_id: str, emoji: str) -> None:
+        await delivery.rate(self.app, interaction, job_id, emoji)
+
     def in_background(self, work: Awaitable[None]) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.ensure_future(work)
-        self._deliveries.add(task)
-        task.add_done_callback(self._deliveries.discard)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
         return task
 
     async def close(self) -> None:
         # Jobs cut short here are not lost: their claims lapse and the next start finishes them.
-        for task in list(self._deliveries):
+        for task in list(self._background):
             task.cancel()
-        await asyncio.gather(*self._deliveries, return_exceptions=True)
+        await asyncio.gather(*self._background, return_exceptions=True)
         await super().close()
 
 

@@ -50,6 +50,20 @@ async def answer(app: App, interaction: discord.Interaction, submit: Submit, spa
     spawn(deliver(app, interaction, queued))
 
 
+async def rate(app: App, interaction: discord.Interaction, job_id: str, emoji: str) -> None:
+    """❤️ / 👎 under an upscale: recorded, and confirmed to the clicker alone."""
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    try:
+        view = await app.service.show(job_id)
+        if not view.images:
+            raise UserError(f"Job {job_id} has no image to rate.")
+        await app.service.react(actor_of(interaction), view.images[0].id, emoji)
+    except UserError as error:
+        await interaction.followup.send(str(error), ephemeral=True)
+        return
+    await interaction.followup.send(f"{emoji} recorded for job `{job_id}`.", ephemeral=True)
+
+
 async def refuse(interaction: discord.Interaction, reason: str) -> None:
     """Only the person who asked sees why not; the public "thinking…" message goes away."""
     await interaction.delete_original_response()

@@ -62,7 +62,49 @@ async def test_u2_posts_the_upscaled_second_image(
     assert upscale.kind == "upscale"
     assert upscale.parent_image_id == source.id
     assert upscale.owner == "bob"  # the clicker's job, as on Midjourney
-    assert shown.custom_ids == [f"pl:v:{upscale.job_id}:1", f"pl:vs:{upscale.job_id}:1"]
+    assert shown.custom_ids == [
+        f"pl:v:{upscale.job_id}:1",
+        f"pl:vs:{upscale.job_id}:1",
+        f"pl:u:{upscale.job_id}:1",
+        f"pl:f:{upscale.job_id}",
+        f"pl:d:{upscale.job_id}",
+    ]
+
+
+async def test_the_buttons_under_an_upscale(
+    start_bot: StartBot, fake_discord: FakeDiscord, app: App
+) -> None:
+    gateway = await start_bot()
+    grid, job_id = await imagine(gateway, fake_discord, "a red circle --seed 2")
+    click = gateway.click(BOB, grid, f"pl:u:{job_id}:4")
+    upscale = job_of(await result_of(fake_discord, click))
+    message = fake_discord.originals[click.token]
+
+    bigger = await result_of(fake_discord, gateway.click(ALICE, message, f"pl:u:{upscale}:1"))
+    strong = await result_of(fake_discord, gateway.click(ALICE, message, f"pl:vs:{upscale}:1"))
+    favourite = gateway.click(ALICE, message, f"pl:f:{upscale}")
+    thanks = await fake_discord.wait_for(
+        lambda: next(
+            (
+                c
+                for c in fake_discord.calls_for(favourite.token)
+                if c.path.endswith(favourite.token)
+            ),
+            None,
+        )
+    )
+
+    source = (await app.service.show(upscale)).images[0]
+    with PIL.Image.open(io.BytesIO(bigger.files[0].data)) as image:
+        assert image.size == (source.width * 2, source.height * 2)
+    varied = await app.service.show(job_of(strong))
+    assert (varied.kind, varied.parameters["variation"], len(varied.images)) == (
+        "variation",
+        "strong",
+        4,
+    )
+    assert fake_discord.calls_for(favourite.token)[0].json == {"type": 5, "data": {"flags": 64}}
+    assert "❤️" in thanks.json["content"]
 
 
 async def test_a_click_on_a_grid_from_before_a_restart_still_works(
