@@ -30,6 +30,20 @@ def caption(view: JobView, clicker_id: int) -> str:
     return f"**{prompt}**{tail}"
 
 
+def recipe(view: JobView) -> str:
+    """Everything needed to make the picture again, for the ✉️ reaction."""
+    p = view.parameters
+    seeds = ", ".join(str(seed) for seed in view.seeds)
+    lines = [
+        f"**{discord.utils.escape_markdown(view.prompt)[:1200]}**",
+        f"job `{view.job_id}` · model {view.model} · {p.get('width')}x{p.get('height')}",
+        f"steps {p.get('steps')} · cfg {p.get('guidance')} · seeds {seeds}",
+    ]
+    if view.negative_prompt:
+        lines.append(f"--no {discord.utils.escape_markdown(view.negative_prompt)[:300]}")
+    return "\n".join(lines)
+
+
 def in_progress(view: JobView, step: int, total: int) -> str:
     prompt = discord.utils.escape_markdown(view.prompt)[:1500]
     percent = round(100 * step / total) if total else 0

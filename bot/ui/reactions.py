@@ -1,4 +1,5 @@
-"""Reactions on pickloop's upscaled images: ❤️ ⭐ 👍 👎 are recorded; ❌ from the owner deletes.
+"""Reactions on pickloop's upscaled images: ❤️ ⭐ 👍 👎 are recorded; ❌ from the owner deletes;
+✉️ (on any of its pictures) sends the picture to the reactor's DMs.
 
 Raw reaction events are used, not the cached kind: a reaction on a message posted before a
 restart (no longer in the library's cache) counts the same. The message is read back from
@@ -7,6 +8,7 @@ Discord to learn which job it shows; its buttons carry the job id.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import Any
@@ -17,10 +19,17 @@ from bot.app import App
 from bot.errors import UserError
 from bot.people import Actor
 from bot.reactions import reaction_kind
+from bot.ui import messages
+from bot.views import JobView
 from storage.models import EventKind
 
 log = logging.getLogger(__name__)
 
+# Every Discord account may receive files of this size in DMs.
+DM_UPLOAD_LIMIT = 10 * 1024 * 1024
+
+ENVELOPE = "✉"
+_VARIATION_SELECTOR = "\ufe0f"
 _JOB_IN_BUTTON = re.compile(r"pl:[a-z]+:(?P<job>[a-z0-9]{1,40})(?::|$)")
 
 
@@ -34,13 +43,26 @@ def job_of_message(message: dict[str, Any]) -> str | None:
     return None
 
 
+async def send_to_dms(client: discord.Client, user_id: int, view: JobView) -> None:
+    """✉️: the picture in the reactor's DMs, with what it takes to make it again."""
+    picture = await asyncio.to_thread(messages.image_file, view, DM_UPLOAD_LIMIT)
+    channel = await client.http.start_private_message(user_id)
+    try:
+        await client.get_partial_messageable(int(channel["id"])).send(
+            content=messages.recipe(view), file=picture
+        )
+    except discord.Forbidden:
+        log.info("%s does not accept DMs from pickloop", user_id)
+
+
 async def on_reaction(app: App, client: discord.Client, event: Any) -> None:
     """Handle one MESSAGE_REACTION_ADD (a ``discord.RawReactionActionEvent``)."""
     if client.user is None or event.user_id == client.user.id:
         return
     emoji = str(event.emoji)
+    envelope = emoji.replace(_VARIATION_SELECTOR, "") == ENVELOPE
     try:
-        kind = reaction_kind(emoji)
+        kind = None if envelope else reaction_kind(emoji)
     except UserError:
         return  # any other emoji is just conversation
     message = await client.http.get_message(event.channel_id, event.message_id)
@@ -50,6 +72,9 @@ async def on_reaction(app: App, client: discord.Client, event: Any) -> None:
     if job_id is None:
         return
     view = await app.service.show(job_id)
+    if envelope:
+        await send_to_dms(client, event.user_id, view)
+        return
     # A grid holds four images and a reaction names none of them; only an upscale is one image.
     if view.kind != "upscale" or not view.images:
         return

@@ -33,6 +33,8 @@ APPLICATION_ID = 900_000_000_000_000_002
 GUILD_ID = 900_000_000_000_000_003
 CHANNEL_ID = 900_000_000_000_000_004
 UPLOAD_LIMIT = 10 * 1024 * 1024
+# A person's DM channel with the bot: its id, made from theirs so that it is stable.
+DM_CHANNEL_OFFSET = 950_000_000_000_000_000
 EPHEMERAL = 64
 
 _snowflakes = itertools.count(1_100_000_000_000_000_000)
@@ -185,6 +187,14 @@ class FakeDiscord:
                 return self.originals[token]
             if call.method == "POST":  # a followup message
                 return self._message(body, call.files, None)
+        if call.path == "/users/@me/channels" and call.method == "POST":
+            recipient = int(body["recipient_id"])
+            return {
+                "id": str(DM_CHANNEL_OFFSET + recipient % 10**12),
+                "type": 1,
+                "recipients": [_user(recipient, "someone")],
+                "last_message_id": None,
+            }
         if parts[0] == "channels" and parts[2] == "messages" and len(parts) == 4:
             message_id = int(parts[3])
             if call.method == "DELETE":

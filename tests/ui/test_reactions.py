@@ -10,7 +10,7 @@ from sqlalchemy import select
 from bot.app import App
 from storage.models import Event, EventKind, Image
 from tests.ui.conftest import StartBot
-from tests.ui.harness import Call, FakeDiscord, Gateway
+from tests.ui.harness import DM_CHANNEL_OFFSET, Call, FakeDiscord, Gateway
 from tests.ui.test_buttons import ALICE, BOB, imagine, result_of
 
 
@@ -92,3 +92,23 @@ def deletions(fake: FakeDiscord, message: dict[str, Any]) -> list[Call]:
 
 def fetches(fake: FakeDiscord) -> list[Call]:
     return [call for call in fake.calls if call.method == "GET" and "/channels/" in call.path]
+
+
+async def test_an_envelope_sends_the_picture_and_its_recipe_to_the_reactors_dms(
+    start_bot: StartBot, fake_discord: FakeDiscord, app: App
+) -> None:
+    gateway = await start_bot()
+    grid, job_id = await imagine(gateway, fake_discord, "a square --seed 40")
+
+    gateway.react(BOB, grid, "✉️")
+    dm = DM_CHANNEL_OFFSET + BOB.id % 10**12
+    sent = await fake_discord.wait_for(
+        lambda: next((c for c in fake_discord.calls if c.path == f"/channels/{dm}/messages"), None)
+    )
+
+    opened = [c for c in fake_discord.calls if c.path == "/users/@me/channels"]
+    assert [c.json for c in opened] == [{"recipient_id": BOB.id}]
+    assert len(sent.files) == 1
+    assert "seeds 40, 41, 42, 43" in sent.json["content"]
+    assert job_id in sent.json["content"]
+    assert await reactions_recorded(app) == set()
