@@ -92,9 +92,11 @@ class PickloopBot(discord.Client):  # type: ignore[misc]
     async def on_raw_reaction_add(self, event: Any) -> None:
         await reactions.on_reaction(self.app, self, event)
 
-    async def answer(self, interaction: discord.Interaction, submit: delivery.Submit) -> None:
+    async def answer(
+        self, interaction: discord.Interaction, submit: delivery.Submit, *, run: bool = True
+    ) -> None:
         """The one way a command or a click asks for a job (see ``bot.ui.delivery``)."""
-        await delivery.answer(self.app, interaction, submit, self.in_background)
+        await delivery.answer(self.app, interaction, submit, self.in_background, run=run)
 
     async def rate(self, interaction: discord.Interaction, job_id: str, emoji: str) -> None:
         await delivery.rate(self.app, interaction, job_id, emoji)
@@ -102,8 +104,13 @@ class PickloopBot(discord.Client):  # type: ignore[misc]
     def in_background(self, work: Awaitable[None]) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.ensure_future(work)
         self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        task.add_done_callback(self._finished)
         return task
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background work failed", exc_info=task.exception())
 
     async def close(self) -> None:
         # Jobs cut short here are not lost: their claims lapse and the next start finishes them.

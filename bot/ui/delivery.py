@@ -8,6 +8,7 @@ engine is touched, and the job runs in a background task, never inside the handl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -33,8 +34,14 @@ def actor_of(interaction: discord.Interaction) -> Actor:
     return Actor.discord(interaction.user.id, interaction.user.display_name)
 
 
-async def answer(app: App, interaction: discord.Interaction, submit: Submit, spawn: Spawn) -> None:
-    """Acknowledge at once, queue the job, and leave running it to a background task."""
+async def answer(
+    app: App, interaction: discord.Interaction, submit: Submit, spawn: Spawn, *, run: bool = True
+) -> None:
+    """Acknowledge at once, queue the job, and leave running it to a background task.
+
+    ``run=False`` only shows the job as it stands (``/show``): a job another task is running
+    is not started a second time.
+    """
     await interaction.response.defer(thinking=True)
     try:
         queued = await submit(app, actor_of(interaction))
@@ -47,7 +54,7 @@ async def answer(app: App, interaction: discord.Interaction, submit: Submit, spa
         log.exception("could not queue a job for %s", interaction.user.id)
         await refuse(interaction, "Sorry, something went wrong on pickloop's side; try again.")
         return
-    spawn(deliver(app, interaction, queued))
+    spawn(deliver(app, interaction, queued, run=run))
 
 
 async def rate(app: App, interaction: discord.Interaction, job_id: str, emoji: str) -> None:
@@ -70,12 +77,15 @@ async def refuse(interaction: discord.Interaction, reason: str) -> None:
     await interaction.followup.send(reason, ephemeral=True)
 
 
-async def deliver(app: App, interaction: discord.Interaction, queued: JobView) -> None:
+async def deliver(
+    app: App, interaction: discord.Interaction, queued: JobView, *, run: bool = True
+) -> None:
     """Run the job and replace the "thinking…" message with its picture and buttons."""
     progress = ProgressEdits(interaction, queued, app.settings.discord_progress_seconds)
     try:
-        await app.runner.run(queued.job_id, progress)
-        await progress.settle()
+        if run:
+            await app.runner.run(queued.job_id, progress)
+            await progress.settle()
         view = await app.service.show(queued.job_id)
         if view.status != JobStatus.DONE.value:
             await show(interaction, content=messages.unfinished(view))
@@ -91,6 +101,14 @@ async def deliver(app: App, interaction: discord.Interaction, queued: JobView) -
         # The job and its images are safe in the database whatever Discord answered;
         # /show brings them back.
         log.exception("could not show job %s in Discord", queued.job_id)
+    except Exception:
+        log.exception("could not deliver job %s", queued.job_id)
+        with contextlib.suppress(discord.HTTPException):
+            await show(
+                interaction,
+                content=f"Sorry, something went wrong on pickloop's side with job "
+                f"`{queued.job_id}`; it is kept, and /show brings it back once it is done.",
+            )
     finally:
         await progress.settle()
 

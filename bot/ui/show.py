@@ -17,8 +17,8 @@ async def show(interaction: discord.Interaction, job_id: str) -> None:
     async def submit(app: App, actor: Actor) -> JobView:
         return await app.service.show(job_id.strip().lower())
 
-    # The same path as a new job: for a finished one the "run" is a no-op read.
-    await interaction.client.answer(interaction, submit)
+    # The same path as a new job, minus running it: whoever runs a job delivers it.
+    await interaction.client.answer(interaction, submit, run=False)
 
 
 def show_command() -> Any:

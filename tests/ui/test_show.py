@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.app import App
+from bot.people import Actor
 from storage.models import User
 from tests.ui.conftest import StartBot
 from tests.ui.harness import EPHEMERAL, Call, FakeDiscord, Person
@@ -58,3 +59,19 @@ async def test_a_blocked_person_is_refused_politely_and_privately(
     assert "blocked" in reply.json["content"]
     assert not reply.files
     assert await app.service.list_jobs(None) == []
+
+
+async def test_show_of_an_unfinished_job_says_so_and_does_not_run_it(
+    start_bot: StartBot, fake_discord: FakeDiscord, app: App
+) -> None:
+    gateway = await start_bot()
+    queued = await app.service.imagine(Actor.discord(BOB.id, BOB.name), "a slow one")
+
+    sent = gateway.slash(BOB, "show", job_id=queued.job_id)
+    said = await fake_discord.wait_for(
+        lambda: next((c for c in fake_discord.calls_for(sent.token) if c.method == "PATCH"), None)
+    )
+
+    assert f"`{queued.job_id}` is queued" in said.json["content"]
+    assert not said.files and not said.custom_ids
+    assert (await app.service.show(queued.job_id)).status == "queued"
