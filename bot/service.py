@@ -8,6 +8,7 @@ the runner's business (``bot.runner``).
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -112,66 +113,73 @@ class JobService:
 
     async def upscale(self, actor: Actor, job_id: str, index: int) -> JobView:
         """U-click: an upscaled copy of image ``index`` (1-based) and an ``upscale`` event."""
-        async with self._database.sessions.begin() as session:
-            user = await get_or_create_user(session, actor)
-            parent = await self._finished_job(session, job_id)
-            image = await self._image_at(session, parent, index)
-            width, height = image.width, image.height
+
+        def recipe(parent: Job, image: Image) -> tuple[dict[str, Any], int]:
             factor = 2
-            job = self._new_job(
-                owner=user,
-                kind=JobKind.UPSCALE,
-                prompt=parent.prompt,
-                negative_prompt=parent.negative_prompt,
-                parameters={
-                    "width": width * factor,
-                    "height": height * factor,
-                    "source_width": width,
-                    "source_height": height,
-                    "factor": factor,
-                    "refine_strength": self._settings.upscale_refine_strength,
-                    "steps": parent.parameters["steps"],
-                    "guidance": parent.parameters["guidance"],
-                    "count": 1,
-                },
-                base_seed=image.seed,
-                model_version_id=parent.model_version_id,
-                actor=actor,
-                parent=parent,
-                parent_image=image,
-            )
-            session.add(job)
-            await session.flush()
-            session.add(self._click(user, EventKind.UPSCALE, parent, image, job, actor))
-        return await self.show(job.public_id)
+            parameters = {
+                "width": image.width * factor,
+                "height": image.height * factor,
+                "source_width": image.width,
+                "source_height": image.height,
+                "factor": factor,
+                "refine_strength": self._settings.upscale_refine_strength,
+                "steps": parent.parameters["steps"],
+                "guidance": parent.parameters["guidance"],
+                "count": 1,
+            }
+            # The refine pass starts from the image's own seed, so it stays reproducible.
+            return parameters, image.seed
+
+        return await self._from_clicked_image(
+            actor, job_id, index, EventKind.UPSCALE, JobKind.UPSCALE, recipe
+        )
 
     async def vary(self, actor: Actor, job_id: str, index: int, *, strong: bool) -> JobView:
         """V-click: a new grid of img2img variations of image ``index`` (1-based)."""
         strength = (
             self._settings.vary_strong_strength if strong else self._settings.vary_subtle_strength
         )
+
+        def recipe(parent: Job, image: Image) -> tuple[dict[str, Any], int]:
+            # Upscales are varied at the size their source grid was made at.
+            parameters = {
+                "width": int(parent.parameters.get("source_width", parent.parameters["width"])),
+                "height": int(parent.parameters.get("source_height", parent.parameters["height"])),
+                "steps": parent.parameters["steps"],
+                "guidance": parent.parameters["guidance"],
+                "count": GRID_SIZE,
+                "strength": strength,
+                "variation": "strong" if strong else "subtle",
+            }
+            return parameters, _random_seed()
+
+        click = EventKind.VARY_STRONG if strong else EventKind.VARY_SUBTLE
+        return await self._from_clicked_image(
+            actor, job_id, index, click, JobKind.VARIATION, recipe
+        )
+
+    async def _from_clicked_image(
+        self,
+        actor: Actor,
+        job_id: str,
+        index: int,
+        click: EventKind,
+        kind: JobKind,
+        recipe: Callable[[Job, Image], tuple[dict[str, Any], int]],
+    ) -> JobView:
+        """Queue the job a click on one image asks for, and record the click, in one go."""
         async with self._database.sessions.begin() as session:
             user = await get_or_create_user(session, actor)
             parent = await self._finished_job(session, job_id)
             image = await self._image_at(session, parent, index)
-            # Upscales are varied at the size their source grid was made at.
-            width = int(parent.parameters.get("source_width", parent.parameters["width"]))
-            height = int(parent.parameters.get("source_height", parent.parameters["height"]))
+            parameters, base_seed = recipe(parent, image)
             job = self._new_job(
                 owner=user,
-                kind=JobKind.VARIATION,
+                kind=kind,
                 prompt=parent.prompt,
                 negative_prompt=parent.negative_prompt,
-                parameters={
-                    "width": width,
-                    "height": height,
-                    "steps": parent.parameters["steps"],
-                    "guidance": parent.parameters["guidance"],
-                    "count": GRID_SIZE,
-                    "strength": strength,
-                    "variation": "strong" if strong else "subtle",
-                },
-                base_seed=_random_seed(),
+                parameters=parameters,
+                base_seed=base_seed,
                 model_version_id=parent.model_version_id,
                 actor=actor,
                 parent=parent,
@@ -179,8 +187,7 @@ class JobService:
             )
             session.add(job)
             await session.flush()
-            kind = EventKind.VARY_STRONG if strong else EventKind.VARY_SUBTLE
-            session.add(self._click(user, kind, parent, image, job, actor))
+            session.add(self._click(user, click, parent, image, job, actor))
         return await self.show(job.public_id)
 
     async def reroll(self, actor: Actor, job_id: str) -> JobView:
