@@ -100,6 +100,20 @@ class FairScheduler:
                 return place
         return None
 
+    @property
+    def busy(self) -> bool:
+        """Whether a job is running now."""
+        return bool(self._running)
+
+    def ahead_of(self, job_id: str) -> int | None:
+        """How many jobs run before this one starts (the running one included); None if not
+        waiting here. A job submitted to an idle engine has none ahead, though its position
+        is 1 until the worker takes it."""
+        if job_id in self._running:
+            return None
+        place = self.position(job_id)
+        return None if place is None else len(self._running) + place - 1
+
     def waiting(self) -> list[Ticket]:
         """Every waiting job, in the order the engine will take them."""
         return self._fair_order()

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import NotFound, PermissionDenied, UserError
+from bot.moderation import BannedWords
 from bot.people import Actor, find_user, get_or_create_user
 from bot.prompt import MAX_SEED, PromptLimits, parse_prompt, size_for_aspect
 from bot.reactions import reaction_kind
@@ -59,11 +60,13 @@ class JobService:
         self._limits = PromptLimits(
             max_steps=settings.max_steps, max_guidance=settings.max_guidance
         )
+        self._banned_words = BannedWords(settings.banned_words)
 
     # --- asking for work -------------------------------------------------------------------
 
     async def imagine(self, actor: Actor, text: str) -> JobView:
         """Queue a 2x2 grid for a Midjourney-style prompt; refuses bad input before any write."""
+        self._banned_words.check(text)
         parsed = parse_prompt(text, self._limits)
         async with self._database.sessions() as session:
             version = await self._model_version(session, parsed.model)
@@ -242,6 +245,15 @@ class JobService:
         async with self._database.sessions() as session:
             job = await self._job(session, job_id)
             return await self._view(session, job, warnings)
+
+    async def owner_of(self, job_id: str) -> Actor:
+        """Who a job belongs to, e.g. to give a recovered job its place in that person's line."""
+        async with self._database.sessions() as session:
+            job = await self._job(session, job_id)
+            owner = await session.get_one(User, job.owner_id)
+        if owner.discord_id is not None:
+            return Actor.discord(owner.discord_id, owner.display_name)
+        return Actor.local(owner.local_name or owner.display_name)
 
     async def list_jobs(self, actor: Actor | None = None, limit: int = 20) -> list[JobView]:
         async with self._database.sessions() as session:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from engine.embedded import EMBEDDED_MODEL
 
@@ -84,6 +85,30 @@ class Settings(BaseSettings):
         description="How often a job's Discord message shows its progress at most; Discord "
         "rate-limits edits of one message to about five per five seconds.",
     )
+    queue_per_person: int = Field(
+        default=3,
+        ge=1,
+        description="How many jobs one person may have queued or running at once.",
+    )
+    queue_total: int = Field(
+        default=50, ge=1, description="How many jobs may be queued or running in all."
+    )
+    # NoDecode: the raw string reaches the validator below, which reads JSON or commas.
+    banned_words: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Words or phrases a prompt may not contain (whole words, any case): a JSON "
+        'list (["word", "a phrase"]) or comma-separated.',
+    )
+
+    @field_validator("banned_words", mode="before")
+    @classmethod
+    def _words_from_text(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [word.strip() for word in text.split(",") if word.strip()]
 
     @model_validator(mode="after")
     def _steps_cap_covers_default(self) -> Settings:

@@ -13,6 +13,7 @@ import discord
 from discord import app_commands
 
 from bot.app import App, open_app
+from bot.scheduler import FairScheduler
 from bot.settings import Settings
 from bot.ui import delivery, reactions
 from bot.ui.buttons import DYNAMIC_ITEMS
@@ -44,21 +45,37 @@ class PickloopBot(discord.Client):  # type: ignore[misc]
         self.tree = app_commands.CommandTree(self)
         self.tree.add_command(imagine_command())
         self.tree.add_command(show_command())
+        # One engine, one line: every job this process runs takes its turn here.
+        self.scheduler = FairScheduler(
+            app.runner,
+            per_person_cap=app.settings.queue_per_person,
+            global_cap=app.settings.queue_total,
+        )
         # Strong references: the event loop keeps only weak ones to running tasks.
         self._background: set[asyncio.Task[None]] = set()
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(*DYNAMIC_ITEMS)
         await self.sync_commands()
+        self.in_background(self.scheduler.work())
         self.in_background(self.finish_interrupted())
 
     async def finish_interrupted(self) -> None:
         """Finish the jobs a crashed or restarted process accepted, so /show can bring them back.
 
-        Their interaction tokens died with that process; the job and its images do not.
+        Their interaction tokens died with that process; the job and its images do not. They
+        wait their turn in their owners' lines like any new job, past the caps: they were
+        accepted once already.
         """
-        for job_id, status in await self.app.resume_interrupted():
-            log.info("finished interrupted job %s: %s", job_id, status.value)
+        tickets = [
+            self.scheduler.submit(
+                job_id, delivery.queue_key(await self.app.service.owner_of(job_id))
+            )
+            for job_id in await self.app.runner.recover()
+        ]
+        for ticket in tickets:
+            status = await ticket.done
+            log.info("finished interrupted job %s: %s", ticket.job_id, status.value)
 
     async def sync_commands(self) -> None:
         """Register the slash commands with Discord, only when they changed since last time.
@@ -96,7 +113,9 @@ class PickloopBot(discord.Client):  # type: ignore[misc]
         self, interaction: discord.Interaction, submit: delivery.Submit, *, run: bool = True
     ) -> None:
         """The one way a command or a click asks for a job (see ``bot.ui.delivery``)."""
-        await delivery.answer(self.app, interaction, submit, self.in_background, run=run)
+        await delivery.answer(
+            self.app, interaction, submit, self.in_background, self.scheduler if run else None
+        )
 
     async def rate(self, interaction: discord.Interaction, job_id: str, emoji: str) -> None:
         await delivery.rate(self.app, interaction, job_id, emoji)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
 import discord
@@ -18,6 +18,7 @@ import discord
 from bot.app import App
 from bot.errors import UserError
 from bot.people import Actor
+from bot.scheduler import FairScheduler, Ticket
 from bot.ui import messages
 from bot.ui.buttons import keyboard
 from bot.views import JobView
@@ -35,16 +36,30 @@ def actor_of(interaction: discord.Interaction) -> Actor:
 
 
 async def answer(
-    app: App, interaction: discord.Interaction, submit: Submit, spawn: Spawn, *, run: bool = True
+    app: App,
+    interaction: discord.Interaction,
+    submit: Submit,
+    spawn: Spawn,
+    scheduler: FairScheduler | None,
 ) -> None:
-    """Acknowledge at once, queue the job, and leave running it to a background task.
+    """Acknowledge at once, queue the job in the person's line, and leave the rest to a
+    background task.
 
-    ``run=False`` only shows the job as it stands (``/show``): a job another task is running
-    is not started a second time.
+    With no ``scheduler`` the job is only shown as it stands (``/show``): a job another task
+    is running is not started a second time.
     """
     await interaction.response.defer(thinking=True)
+    actor = actor_of(interaction)
     try:
-        queued = await submit(app, actor_of(interaction))
+        if scheduler is None:
+            queued = await submit(app, actor)
+            spawn(deliver(app, interaction, queued))
+            return
+        # The place is held while the rows are written: over a cap, nothing is written.
+        async with scheduler.reserve(queue_key(actor)) as place:
+            queued = await submit(app, actor)
+            progress = ProgressEdits(interaction, queued, app.settings.discord_progress_seconds)
+            ticket = place.submit(queued.job_id, progress)
     except UserError as error:
         await refuse(interaction, str(error))
         return
@@ -54,7 +69,15 @@ async def answer(
         log.exception("could not queue a job for %s", interaction.user.id)
         await refuse(interaction, "Sorry, something went wrong on pickloop's side; try again.")
         return
-    spawn(deliver(app, interaction, queued, run=run))
+    ahead = scheduler.ahead_of(queued.job_id)
+    if ahead:
+        progress.queued(ahead)
+    spawn(deliver(app, interaction, queued, ticket, progress))
+
+
+def queue_key(actor: Actor) -> Hashable:
+    """Whose line a job joins: a Discord account by its id, a local person by name."""
+    return actor.discord_id if actor.discord_id is not None else f"local:{actor.local_name}"
 
 
 async def rate(app: App, interaction: discord.Interaction, job_id: str, emoji: str) -> None:
@@ -78,13 +101,18 @@ async def refuse(interaction: discord.Interaction, reason: str) -> None:
 
 
 async def deliver(
-    app: App, interaction: discord.Interaction, queued: JobView, *, run: bool = True
+    app: App,
+    interaction: discord.Interaction,
+    queued: JobView,
+    ticket: Ticket | None = None,
+    progress: ProgressEdits | None = None,
 ) -> None:
-    """Run the job and replace the "thinking…" message with its picture and buttons."""
-    progress = ProgressEdits(interaction, queued, app.settings.discord_progress_seconds)
+    """Wait for the job's turn and run, then replace the "thinking…" message with its picture
+    and buttons. Without a ticket the job is shown as it stands."""
+    progress = progress or ProgressEdits(interaction, queued, app.settings.discord_progress_seconds)
     try:
-        if run:
-            await app.runner.run(queued.job_id, progress)
+        if ticket is not None:
+            await ticket.done
             await progress.settle()
         view = await app.service.show(queued.job_id)
         if view.status != JobStatus.DONE.value:
@@ -163,6 +191,13 @@ class ProgressEdits:
         self._last = asyncio.get_running_loop().time()
         self._pending: asyncio.Task[None] | None = None
 
+    def queued(self, ahead: int) -> None:
+        """One edit while the job waits: its place in line (1 is next)."""
+        self._last = asyncio.get_running_loop().time()
+        self._pending = asyncio.ensure_future(
+            self._show(messages.queued(self._view, position=ahead))
+        )
+
     def __call__(self, step: Progress) -> None:
         now = asyncio.get_running_loop().time()
         if self._pending is not None and not self._pending.done():
@@ -170,13 +205,13 @@ class ProgressEdits:
         if now - self._last < self._interval:
             return
         self._last = now
-        self._pending = asyncio.ensure_future(self._edit(step))
+        self._pending = asyncio.ensure_future(
+            self._show(messages.in_progress(self._view, step.step, step.total))
+        )
 
-    async def _edit(self, step: Progress) -> None:
+    async def _show(self, content: str) -> None:
         try:
-            await self._interaction.edit_original_response(
-                content=messages.in_progress(self._view, step.step, step.total)
-            )
+            await self._interaction.edit_original_response(content=content)
         except discord.HTTPException as error:
             # A progress line is not worth a retry; the result is edited in any case.
             log.info("progress of job %s not shown: %s", self._view.job_id, error)

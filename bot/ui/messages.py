@@ -50,6 +50,11 @@ def in_progress(view: JobView, step: int, total: int) -> str:
     return f"**{prompt}** — {percent}% (step {step} of {total}) · job `{view.job_id}`"
 
 
+def queued(view: JobView, position: int) -> str:
+    prompt = discord.utils.escape_markdown(view.prompt)[:1500]
+    return f"**{prompt}** — Queued: position {position} · job `{view.job_id}`"
+
+
 def unfinished(view: JobView) -> str:
     """A job with no picture to show: why, in words."""
     if view.status == "failed":

@@ -176,6 +176,18 @@ def test_a_bad_setting_is_one_line_not_a_traceback(
     assert "PICKLOOP_MAX_STEPS" in err and len(err.strip().splitlines()) == 1
 
 
+def test_a_banned_word_is_refused_in_one_line_and_writes_nothing(
+    cli_env: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PICKLOOP_BANNED_WORDS", "ogre, forbidden fruit")
+    produced(capsys, "db", "upgrade")
+    code, out, err = pickloop(capsys, "imagine", "An OGRE at dawn")
+    assert code == 2 and out == ""
+    assert "isn't allowed here" in err and len(err.strip().splitlines()) == 1
+    assert "forbidden fruit" not in err
+    assert row_counts(cli_env["PICKLOOP_DATABASE_URL"]) == (0, 0, 0, 0)
+
+
 def test_db_upgrade_creates_the_schema(
     cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,0 +1,197 @@
+"""Fair turns and limits in Discord: caps, round-robin between people, queue positions, and
+banned words."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+
+from bot.app import App
+from bot.people import Actor
+from bot.ui import PickloopBot
+from storage.models import Job, utcnow
+from tests.ui.conftest import StartBot
+from tests.ui.harness import EPHEMERAL, Call, FakeDiscord, Gateway, Person, Sent
+from tests.ui.test_imagine import grid_posted
+
+ALICE = Person(400_000_000_000_000_001, "alice")
+BOB = Person(400_000_000_000_000_002, "bob")
+CAROL = Person(400_000_000_000_000_003, "carol")
+
+# Long enough for the other requests to line up behind it (the tiny model is quick).
+SLOW = "--steps 100"
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, object]:
+    return {
+        "queue_per_person": 3,
+        "banned_words": ["ogre", "forbidden fruit"],
+        "max_steps": 100,
+    }
+
+
+def refusal(fake: FakeDiscord, sent: Sent) -> Call | None:
+    """The private follow-up that replaces a refused request's public "thinking…"."""
+    return next(
+        (
+            call
+            for call in fake.calls_for(sent.token)
+            if call.method == "POST" and call.path.startswith("/webhooks/")
+        ),
+        None,
+    )
+
+
+def queue_notice(fake: FakeDiscord, sent: Sent) -> Call | None:
+    return next(
+        (
+            call
+            for call in fake.calls_for(sent.token)
+            if call.method == "PATCH" and "Queued: position" in (call.json or {}).get("content", "")
+        ),
+        None,
+    )
+
+
+async def job_rows(app: App) -> int:
+    async with app.database.sessions() as session:
+        return int((await session.execute(select(func.count()).select_from(Job))).scalar_one())
+
+
+def position_in(call: Call | None) -> int:
+    assert call is not None
+    return int(call.json["content"].split("Queued: position ")[1].split()[0])
+
+
+async def grid_of(fake: FakeDiscord, sent: Sent) -> Call:
+    found: Call = await fake.wait_for(lambda: grid_posted(fake, sent.token))
+    return found
+
+
+def job_of(call: Call) -> str:
+    return call.custom_ids[0].split(":")[2]
+
+
+async def imagine(
+    gateway: Gateway, fake: FakeDiscord, person: Person, prompt: str
+) -> tuple[dict[str, Any], str]:
+    """A finished grid as Discord holds it (the message a click comes from), and its job id."""
+    sent = gateway.slash(person, "imagine", prompt=prompt)
+    shown = await grid_of(fake, sent)
+    return fake.originals[sent.token], job_of(shown)
+
+
+def bot_of(gateway: Gateway) -> PickloopBot:
+    bot = gateway.client
+    assert isinstance(bot, PickloopBot)
+    return bot
+
+
+async def test_over_the_per_person_cap_is_refused_privately_and_writes_nothing(
+    start_bot: StartBot, fake_discord: FakeDiscord, app: App
+) -> None:
+    gateway = await start_bot()
+    asked = [gateway.slash(ALICE, "imagine", prompt=f"circle {n} --steps 2") for n in range(4)]
+
+    # Four at once, three allowed: the fourth asks while the others still hold their places.
+    refused = await fake_discord.wait_for(lambda: refusal(fake_discord, asked[3]))
+    for sent in asked[:3]:
+        await fake_discord.wait_for(lambda sent=sent: grid_posted(fake_discord, sent.token))
+
+    assert refused.flags & EPHEMERAL
+    assert "Try again" in refused.json["content"]
+    assert [call.method for call in fake_discord.calls_for(asked[3].token)][1:] == [
+        "DELETE",  # the public "thinking…" goes away
+        "POST",
+    ]
+    assert await job_rows(app) == 3
+    # Once her jobs are done, she may ask again.
+    again = gateway.slash(ALICE, "imagine", prompt="one more")
+    await fake_discord.wait_for(lambda: grid_posted(fake_discord, again.token))
+
+
+async def test_turns_alternate_between_people_and_waiting_shows_the_position(
+    start_bot: StartBot, fake_discord: FakeDiscord, app: App
+) -> None:
+    gateway = await start_bot()
+    scheduler = bot_of(gateway).scheduler
+    grid, _ = await imagine(gateway, fake_discord, ALICE, "a quick one --steps 2")
+    blocker = gateway.slash(CAROL, "imagine", prompt=f"a long one {SLOW}")
+    async with asyncio.timeout(30):
+        while not scheduler.busy:  # noqa: ASYNC110 -- no Discord call marks the start
+            await asyncio.sleep(0.01)
+
+    # 🔄 clicks: their rows are written without the engine, so they line up behind the job
+    # it is busy with. One at a time, so each one's place in line is known.
+    asked: dict[str, Sent] = {}
+    for name, person in [("a1", ALICE), ("a2", ALICE), ("a3", ALICE), ("b1", BOB), ("b2", BOB)]:
+        asked[name] = gateway.click(
+            person, grid, grid["components"][0]["components"][4]["custom_id"]
+        )
+        await fake_discord.wait_for(lambda s=asked[name]: queue_notice(fake_discord, s))
+    assert grid_posted(fake_discord, blocker.token) is None, "the long job was too short"
+
+    # The running job counts: Alice's first is next (1); Bob's first overtakes her second.
+    positions = {
+        name: position_in(queue_notice(fake_discord, sent)) for name, sent in asked.items()
+    }
+    assert positions == {"a1": 1, "a2": 2, "a3": 3, "b1": 2, "b2": 4}
+
+    job_ids = {name: job_of(await grid_of(fake_discord, sent)) for name, sent in asked.items()}
+    async with app.database.sessions() as session:
+        rows = await session.execute(
+            select(Job.public_id, Job.finished_at).where(Job.public_id.in_(job_ids.values()))
+        )
+        finished = {public_id: at for public_id, at in rows.all()}
+    order = sorted(job_ids, key=lambda name: finished[job_ids[name]])
+    assert order == ["a1", "b1", "a2", "b2", "a3"]
+
+
+async def test_a_job_that_starts_at_once_shows_no_queue_position(
+    start_bot: StartBot, fake_discord: FakeDiscord
+) -> None:
+    gateway = await start_bot()
+    sent = gateway.slash(ALICE, "imagine", prompt="alone in line")
+    await fake_discord.wait_for(lambda: grid_posted(fake_discord, sent.token))
+    assert queue_notice(fake_discord, sent) is None
+
+
+async def test_a_banned_word_is_refused_privately_and_writes_nothing(
+    start_bot: StartBot, fake_discord: FakeDiscord, app: App
+) -> None:
+    gateway = await start_bot()
+    sent = gateway.slash(ALICE, "imagine", prompt="An Ogre under a bridge --ar 16:9")
+
+    refused = await fake_discord.wait_for(lambda: refusal(fake_discord, sent))
+
+    assert refused.flags & EPHEMERAL
+    assert "isn't allowed here" in refused.json["content"]
+    assert "forbidden fruit" not in refused.json["content"]  # the list stays private
+    assert not refused.files and not refused.custom_ids
+    assert await job_rows(app) == 0
+
+
+async def test_interrupted_jobs_take_their_turn_in_the_scheduler_at_start(
+    start_bot: StartBot, fake_discord: FakeDiscord, app: App
+) -> None:
+    queued = await app.service.imagine(Actor.discord(ALICE.id, ALICE.name), "lost --steps 30")
+    async with app.database.sessions.begin() as session:
+        await session.execute(
+            update(Job)
+            .where(Job.public_id == queued.job_id)
+            .values(claimed_by="elsewhere:1:gone", lease_expires_at=utcnow() - timedelta(hours=1))
+        )
+
+    gateway = await start_bot()
+    scheduler = bot_of(gateway).scheduler
+    seen_running = False
+    async with asyncio.timeout(60):
+        while (await app.service.show(queued.job_id)).status != "done":
+            seen_running |= scheduler.position(queued.job_id) == 0
+            await asyncio.sleep(0.01)
+    assert seen_running, "the recovered job did not run through the scheduler"
