@@ -1,5 +1,7 @@
 """What a loaded pipeline tells about itself: native size, size steps, prompt limit."""
 
+from typing import Any
+
 from diffusers import DiffusionPipeline
 
 from engine.types import ModelInfo
@@ -26,6 +28,6 @@ def describe_pipeline(source: str, pipeline: DiffusionPipeline) -> ModelInfo:
     )
 
 
-def count_prompt_tokens(pipeline: DiffusionPipeline, text: str) -> int:
+def count_prompt_tokens(tokenizer: Any, text: str) -> int:
     # Not verbose: prompts beyond the limit are what the caller counts tokens to find out.
-    return len(pipeline.tokenizer(text, verbose=False).input_ids)
+    return len(tokenizer(text, verbose=False).input_ids)

@@ -1,5 +1,6 @@
 """Loading any diffusers text-to-image model, and its image-to-image twin over the same weights."""
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,9 @@ class LoadedModel:
     info: ModelInfo
     text_to_image: DiffusionPipeline
     image_to_image: DiffusionPipeline
+    # A copy of the pipeline's tokenizer for counting prompt tokens on the event loop while
+    # the worker generates: a fast tokenizer's state is not safe to share between threads.
+    counting_tokenizer: Any
 
 
 def _local_folder(source: str) -> Path | None:
@@ -60,4 +64,5 @@ def load_model(source: str, device: str, dtype: torch.dtype) -> LoadedModel:
         info=describe_pipeline(location, text_to_image),
         text_to_image=text_to_image,
         image_to_image=image_to_image,
+        counting_tokenizer=copy.deepcopy(text_to_image.tokenizer),
     )

@@ -42,17 +42,16 @@ class LocalEngine(Engine):
         self._worker = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=f"pickloop-engine-{self._device}"
         )
-        # Touched only on the worker thread, which is why it needs no lock.
+        # Written only on the worker thread; the loop only reads entries already there.
         self._models: dict[str, LoadedModel] = {}
         self._closed = False
 
     async def describe(self, model: str) -> ModelInfo:
-        return (await self._on_worker(partial(self._model, model))).info
+        return (await self._loaded(model)).info
 
     async def count_tokens(self, model: str, text: str) -> int:
-        return await self._on_worker(
-            lambda: count_prompt_tokens(self._model(model).text_to_image, text)
-        )
+        # Counted here, not on the worker, so a new request need not wait for a generation.
+        return count_prompt_tokens((await self._loaded(model)).counting_tokenizer, text)
 
     async def generate(
         self, request: GenerationRequest, on_progress: ProgressCallback | None = None
@@ -109,6 +108,14 @@ class LocalEngine(Engine):
         # are freed the worker is idle, so shutting it down does not hold up the event loop.
         await asyncio.get_running_loop().run_in_executor(self._worker, self._models.clear)
         self._worker.shutdown()
+
+    async def _loaded(self, spec: str) -> LoadedModel:
+        """A loaded model at once, even while the worker is busy; loading goes to the worker."""
+        # Entries are only ever added (by the worker), so reading one from the loop is safe.
+        loaded = self._models.get(spec)
+        if loaded is None:
+            loaded = await self._on_worker(partial(self._model, spec))
+        return loaded
 
     def _model(self, spec: str) -> LoadedModel:
         if spec not in self._models:

@@ -58,6 +58,26 @@ async def test_the_event_loop_keeps_running_during_a_generation(
     assert callback_threads == {loop_thread}
 
 
+async def test_a_loaded_model_answers_questions_while_a_generation_runs(
+    local_engine: LocalEngine, request_for: RequestFactory, tiny_model_dir: Path
+) -> None:
+    # A new /imagine checks its prompt against the model; that must not wait for the engine.
+    model = str(tiny_model_dir)
+    await local_engine.describe(model)
+    started = asyncio.Event()
+    generation = asyncio.create_task(
+        local_engine.generate(request_for(steps=40), lambda _progress: started.set())
+    )
+    await started.wait()
+
+    info = await local_engine.describe(model)
+    tokens = await local_engine.count_tokens(model, "a red circle")
+
+    assert not generation.done()
+    assert (info.native_width, tokens) == (64, 5)
+    assert len(await generation) == 4
+
+
 async def test_requests_made_together_are_all_served(
     local_engine: LocalEngine, request_for: RequestFactory
 ) -> None:
