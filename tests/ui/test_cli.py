@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,11 +13,20 @@ from tests.ui.harness import FakeDiscord
 
 
 @pytest.fixture
-def bot_env(tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def bot_env(
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
     monkeypatch.chdir(tmp_path)  # no stray .env is read
     monkeypatch.setenv("PICKLOOP_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("PICKLOOP_MODEL", str(tiny_model_dir))
     monkeypatch.delenv("PICKLOOP_DISCORD_TOKEN", raising=False)
+    # `pickloop bot` sends the process's log to stderr, as a server should; here stderr is
+    # pytest's capture, closed after this test, so later tests must not inherit the handler.
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def test_without_a_token_it_says_which_variable_to_set(
