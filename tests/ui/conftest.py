@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,13 @@ import discord.client
 import discord.interactions
 import discord.webhook.async_
 import pytest
+from sqlalchemy import update
 
 from bot.app import App, open_app
 from bot.settings import Settings
 from bot.ui import PickloopBot
 from engine import LocalEngine
+from storage.models import Job, utcnow
 from tests.bot.conftest import make_settings
 from tests.ui.harness import CapturingHTTPClient, CapturingWebhookAdapter, FakeDiscord, Gateway
 
@@ -92,3 +95,13 @@ async def start_bot(
     yield start
     for bot in started:
         await bot.close()
+
+
+async def abandon(app: App, job_id: str) -> None:
+    """Make a queued job look accepted by a process that has since died: its claim lapsed."""
+    async with app.database.sessions.begin() as session:
+        await session.execute(
+            update(Job)
+            .where(Job.public_id == job_id)
+            .values(claimed_by="elsewhere:1:gone", lease_expires_at=utcnow() - timedelta(hours=1))
+        )

@@ -3,17 +3,14 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import PIL.Image
-from sqlalchemy import update
 
 from bot.app import App
 from bot.people import Actor
-from storage.models import Job, utcnow
-from tests.ui.conftest import StartBot
+from tests.ui.conftest import StartBot, abandon
 from tests.ui.harness import EPHEMERAL, Call, FakeDiscord, Gateway, Person, Sent
 from tests.ui.test_imagine import grid_posted, last_edit
 
@@ -181,13 +178,7 @@ async def test_a_job_a_crashed_process_left_is_finished_at_start_and_can_be_show
     start_bot: StartBot, fake_discord: FakeDiscord, app: App
 ) -> None:
     queued = await app.service.imagine(Actor.discord(ALICE.id, ALICE.name), "a lost job")
-    async with app.database.sessions.begin() as session:
-        # Accepted by a process that has since died: its claim lapsed long ago.
-        await session.execute(
-            update(Job)
-            .where(Job.public_id == queued.job_id)
-            .values(claimed_by="elsewhere:1:gone", lease_expires_at=utcnow() - timedelta(hours=1))
-        )
+    await abandon(app, queued.job_id)
 
     gateway = await start_bot()
     async with asyncio.timeout(60):

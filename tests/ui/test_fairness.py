@@ -4,17 +4,16 @@ banned words."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from bot.app import App
 from bot.people import Actor
 from bot.ui import PickloopBot
-from storage.models import Job, utcnow
-from tests.ui.conftest import StartBot
+from storage.models import Job
+from tests.ui.conftest import StartBot, abandon
 from tests.ui.harness import EPHEMERAL, Call, FakeDiscord, Gateway, Person, Sent
 from tests.ui.test_imagine import grid_posted
 
@@ -180,12 +179,7 @@ async def test_interrupted_jobs_take_their_turn_in_the_scheduler_at_start(
     start_bot: StartBot, fake_discord: FakeDiscord, app: App
 ) -> None:
     queued = await app.service.imagine(Actor.discord(ALICE.id, ALICE.name), "lost --steps 30")
-    async with app.database.sessions.begin() as session:
-        await session.execute(
-            update(Job)
-            .where(Job.public_id == queued.job_id)
-            .values(claimed_by="elsewhere:1:gone", lease_expires_at=utcnow() - timedelta(hours=1))
-        )
+    await abandon(app, queued.job_id)
 
     gateway = await start_bot()
     scheduler = bot_of(gateway).scheduler
