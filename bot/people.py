@@ -25,6 +25,13 @@ class Actor:
         if (self.local_name is None) == (self.discord_id is None):
             raise ValueError("an actor is either a local name or a Discord account")
 
+    @property
+    def identity(self) -> str:
+        """Who this is, whatever display name they go by today (e.g. whose line a job joins)."""
+        if self.discord_id is not None:
+            return f"discord:{self.discord_id}"
+        return f"local:{self.local_name}"
+
     @classmethod
     def local(cls, name: str) -> Actor:
         return cls(origin=Origin.CLI, local_name=name, display_name=name)
@@ -61,6 +68,10 @@ async def get_or_create_user(session: AsyncSession, actor: Actor) -> User:
             if found is None:
                 raise
             user = found
-    if user.blocked:
-        raise PermissionDenied("You are blocked from using pickloop on this server.")
+    refuse_if_blocked(user)
     return user
+
+
+def refuse_if_blocked(user: User | None) -> None:
+    if user is not None and user.blocked:
+        raise PermissionDenied("You are blocked from using pickloop on this server.")

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import NotFound, PermissionDenied, UserError
 from bot.moderation import BannedWords
-from bot.people import Actor, find_user, get_or_create_user
+from bot.people import Actor, find_user, get_or_create_user, refuse_if_blocked
 from bot.prompt import MAX_SEED, PromptLimits, parse_prompt, size_for_aspect
 from bot.reactions import reaction_kind
 from bot.settings import Settings
@@ -71,8 +71,8 @@ class JobService:
         async with self._database.sessions() as session:
             version = await self._model_version(session, parsed.model)
             user = await find_user(session, actor)
-            if user is not None and user.blocked:
-                raise PermissionDenied("You are blocked from using pickloop on this server.")
+            # Refused before the engine is asked anything about the prompt.
+            refuse_if_blocked(user)
             defaults: dict[str, Any] = dict(user.defaults) if user is not None else {}
         info = await self._engine.describe(version.base_model)
         aspect = parsed.aspect or _aspect_from_default(defaults.get("aspect"))

@@ -68,9 +68,7 @@ class PickloopBot(discord.Client):  # type: ignore[misc]
         accepted once already.
         """
         tickets = [
-            self.scheduler.submit(
-                job_id, delivery.queue_key(await self.app.service.owner_of(job_id))
-            )
+            self.scheduler.submit(job_id, (await self.app.service.owner_of(job_id)).identity)
             for job_id in await self.app.runner.recover()
         ]
         for ticket in tickets:

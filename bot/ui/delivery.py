@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import discord
@@ -56,7 +56,7 @@ async def answer(
             spawn(deliver(app, interaction, queued))
             return
         # The place is held while the rows are written: over a cap, nothing is written.
-        async with scheduler.reserve(queue_key(actor)) as place:
+        async with scheduler.reserve(actor.identity) as place:
             queued = await submit(app, actor)
             progress = ProgressEdits(interaction, queued, app.settings.discord_progress_seconds)
             ticket = place.submit(queued.job_id, progress)
@@ -73,11 +73,6 @@ async def answer(
     if ahead:
         progress.queued(ahead)
     spawn(deliver(app, interaction, queued, ticket, progress))
-
-
-def queue_key(actor: Actor) -> Hashable:
-    """Whose line a job joins: a Discord account by its id, a local person by name."""
-    return actor.discord_id if actor.discord_id is not None else f"local:{actor.local_name}"
 
 
 async def rate(app: App, interaction: discord.Interaction, job_id: str, emoji: str) -> None:

@@ -24,7 +24,7 @@ async def scheduler(app: App) -> AsyncIterator[FairScheduler]:
 
 
 async def queue(app: App, scheduler: FairScheduler, actor: Actor, text: str) -> Ticket:
-    async with scheduler.reserve(actor) as place:
+    async with scheduler.reserve(actor.identity) as place:
         view = await app.service.imagine(actor, f"{text} --steps 1")
         return place.submit(view.job_id)
 
@@ -88,9 +88,9 @@ async def test_a_refused_prompt_gives_its_place_back(app: App, scheduler: FairSc
         await queue(app, scheduler, alice, f"ok {n}")
     with pytest.raises(UserError):
         await queue(app, scheduler, alice, "bad --steps 0")
-    assert scheduler.queued_for(alice) == 2
+    assert scheduler.queued_for(alice.identity) == 2
     await queue(app, scheduler, alice, "third fits")
-    assert scheduler.queued_for(alice) == 3
+    assert scheduler.queued_for(alice.identity) == 3
 
 
 async def test_a_cancelled_job_leaves_the_line_and_never_runs(
@@ -118,7 +118,7 @@ async def test_a_failing_job_does_not_stop_the_line(app: App, scheduler: FairSch
         await grid.done
         view = await app.service.show(grid.job_id)
         await asyncio.to_thread(_damage, view.images[0].path)
-        async with scheduler.reserve(alice) as place:
+        async with scheduler.reserve(alice.identity) as place:
             varied = place.submit(
                 (await app.service.vary(alice, grid.job_id, 1, strong=True)).job_id
             )
