@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import PIL.Image
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.views import seeds_of
@@ -128,7 +128,7 @@ class JobRunner:
                 .where(Job.claimed_by == self._worker_id, Job.status.in_(UNFINISHED))
                 .values(lease_expires_at=utcnow() + self._lease)
             )
-            return int(getattr(result, "rowcount", 0) or 0)
+            return _rows_changed(result)
 
     async def keep_claims_alive(self) -> None:
         """Renew claims until cancelled; runs beside the work for as long as the worker lives."""
@@ -158,7 +158,7 @@ class JobRunner:
                 started_at=now,
             )
         )
-        if not getattr(result, "rowcount", 0):
+        if not _rows_changed(result):
             return None
         return (
             await session.execute(
@@ -167,26 +167,27 @@ class JobRunner:
         ).scalar_one()
 
     async def _take_over(self, job_row_id: int, previous: str | None) -> bool:
-        # Compare-and-set on the previous claim: of two workers recovering at once, one wins.
         async with self._database.sessions.begin() as session:
-            claimed = Job.claimed_by.is_(None) if previous is None else Job.claimed_by == previous
             result = await session.execute(
                 update(Job)
-                .where(Job.id == job_row_id, claimed, Job.status.in_(UNFINISHED))
+                .where(
+                    Job.id == job_row_id, _still_claimed_by(previous), Job.status.in_(UNFINISHED)
+                )
                 .values(
                     claimed_by=self._worker_id,
                     status=JobStatus.QUEUED,
                     lease_expires_at=utcnow() + self._lease,
                 )
             )
-            return bool(getattr(result, "rowcount", 0))
+            return bool(_rows_changed(result))
 
     async def _give_up(self, job_row_id: int, previous: str | None) -> None:
         async with self._database.sessions.begin() as session:
-            claimed = Job.claimed_by.is_(None) if previous is None else Job.claimed_by == previous
             await session.execute(
                 update(Job)
-                .where(Job.id == job_row_id, claimed, Job.status.in_(UNFINISHED))
+                .where(
+                    Job.id == job_row_id, _still_claimed_by(previous), Job.status.in_(UNFINISHED)
+                )
                 .values(
                     status=JobStatus.FAILED,
                     error=f"Gave up after {MAX_ATTEMPTS} attempts: the worker stopped each time.",
@@ -262,7 +263,7 @@ class JobRunner:
                     error=None,
                 )
             )
-            if not getattr(still_ours, "rowcount", 0):
+            if not _rows_changed(still_ours):
                 # Another worker took the job over while this one was slow; it owns the result.
                 return await _status_of(session, job.public_id)
             for position, (sha256, image) in enumerate(zip(stored.images, images, strict=True)):
@@ -308,6 +309,16 @@ class _StoredFiles:
 async def _status_of(session: AsyncSession, job_id: str) -> JobStatus:
     status = (await session.execute(select(Job.status).where(Job.public_id == job_id))).scalar_one()
     return JobStatus(status)
+
+
+def _still_claimed_by(previous: str | None) -> ColumnElement[bool]:
+    # Compare-and-set on the claim a recoverer saw: of two workers acting at once, one wins.
+    return Job.claimed_by.is_(None) if previous is None else Job.claimed_by == previous
+
+
+def _rows_changed(result: object) -> int:
+    # UPDATE results carry rowcount; the typed Result interface does not declare it.
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _one_line(error: BaseException) -> str:
