@@ -215,7 +215,8 @@ def _print_view(view: JobView) -> None:
     if view.grid_path:
         out.print(f"  grid: {view.grid_path}")
     for image in view.images:
-        out.print(f"  {image.index}: image {image.id} seed {image.seed} {image.path}")
+        drawn_by = f" model {image.model}" if image.model and image.model != view.model else ""
+        out.print(f"  {image.index}: image {image.id} seed {image.seed}{drawn_by} {image.path}")
     if view.error:
         out.print(f"  error: {view.error}")
 
@@ -343,8 +344,9 @@ def rate(
 
 @app.command()
 def show(job: JobArgument, as_json: JsonOption = False) -> None:
-    """Show a job: its prompt, parameters, seeds, status and files."""
-    view = _run(lambda opened: opened.service.show(job))
+    """Show a job: its prompt, parameters, seeds, status and files, and which model version drew
+    each picture (this is the operator's terminal, so a blind comparison is revealed)."""
+    view = _run(lambda opened: opened.service.show(job, reveal=True))
     if as_json:
         print(json.dumps(view.to_json()))
     else:

@@ -2,8 +2,8 @@
 
 An adapter is registered with the SHA-256 of its weights, so a version always names the exact
 weights that drew its pictures; a folder whose weights changed afterwards is refused when it
-would be used. New grids are drawn by the serving version (`/imagine --model NAME` still picks
-any version by name).
+would be used. New grids are drawn by the serving version, or, when two serve, by both in a blind
+comparison (`/imagine --model NAME` still picks any version by name).
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import NotFound, UserError
 from engine.adapters import WEIGHTS
 from storage.db import Database
-from storage.models import Image, Job, ModelVersion
+from storage.models import Image, ModelVersion
 
 NAME_LIMIT = 100
 
@@ -78,9 +79,9 @@ class ModelRegistry:
             counts = dict(
                 (
                     await session.execute(
-                        select(Job.model_version_id, func.count(Image.id))
-                        .join(Image, Image.job_id == Job.id)
-                        .group_by(Job.model_version_id)
+                        select(Image.model_version_id, func.count(Image.id)).group_by(
+                            Image.model_version_id
+                        )
                     )
                 ).all()
             )
@@ -116,20 +117,30 @@ class ModelRegistry:
             await session.flush()
             return _view(version, 0)
 
-    async def serve(self, name: str) -> None:
-        """Make `name` the one version that draws new grids."""
+    async def serve(self, name: str, against: str | None = None) -> None:
+        """Make `name` the one version that draws new grids; with `against`, compare the two
+        blind: every new grid shows two pictures of each (see bot.comparison)."""
+        if against is not None and against == name:
+            raise UserError("a version cannot be compared with itself; name two versions")
         async with self._database.sessions.begin() as session:
-            version = (
-                await session.execute(select(ModelVersion).where(ModelVersion.name == name))
-            ).scalar_one_or_none()
-            if version is None:
-                known = (await session.execute(select(ModelVersion.name))).scalars().all()
-                raise NotFound(
-                    f"Unknown model {name!r}. Available: {', '.join(sorted(known)) or 'none'}."
-                )
-            await asyncio.to_thread(check_adapter, version)
+            chosen = [await _named(session, name)]
+            if against is not None:
+                chosen.append(await _named(session, against))
+            for version in chosen:
+                await asyncio.to_thread(check_adapter, version)
             await session.execute(update(ModelVersion).values(serving=False, share=0.0))
-            version.serving, version.share = True, 1.0
+            for version in chosen:
+                version.serving, version.share = True, 1.0 / len(chosen)
+
+
+async def _named(session: AsyncSession, name: str) -> ModelVersion:
+    version = (
+        await session.execute(select(ModelVersion).where(ModelVersion.name == name))
+    ).scalar_one_or_none()
+    if version is None:
+        known = (await session.execute(select(ModelVersion.name))).scalars().all()
+        raise NotFound(f"Unknown model {name!r}. Available: {', '.join(sorted(known)) or 'none'}.")
+    return version
 
 
 def _view(version: ModelVersion, images: int) -> VersionView:

@@ -68,20 +68,31 @@ def add(
 @models_app.command("serve")
 def serve(
     name: Annotated[str, typer.Argument(help="The version new grids are drawn by.")],
+    against: Annotated[
+        str | None,
+        typer.Option(
+            "--against",
+            help="Compare with this version blind: every new grid shows two pictures of each, "
+            "at random positions.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Make one version draw every new grid (`--model NAME` in a prompt still picks any)."""
+    """Make one version draw every new grid, or two share each grid in a blind A/B comparison
+    (`--model NAME` in a prompt still picks any one)."""
     from bot.cli import _run
     from bot.model_registry import ModelRegistry
 
     async def serve_and_list(opened: App) -> list[VersionView]:
         registry = ModelRegistry(opened.database)
-        await registry.serve(name)
+        await registry.serve(name, against)
         return await registry.list()
 
     views = _run(serve_and_list)
-    [serving] = [view for view in views if view.serving]
+    serving = [view for view in views if view.serving]
     if as_json:
-        print(json.dumps(_as_json(serving)))
+        print(json.dumps({"serving": [_as_json(view) for view in serving]}))
+    elif against is None:
+        print(f"serving {name}")
     else:
-        print(f"serving {serving.name}")
+        print(f"comparing {name} with {against} blind: two pictures of each in every new grid")

@@ -21,9 +21,10 @@ import PIL.Image
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.comparison import versions_by_position
 from bot.model_registry import check_adapter
 from bot.views import seeds_of
-from engine import Engine, GenerationRequest, ProgressCallback, compose_grid
+from engine import Engine, GenerationRequest, Progress, ProgressCallback, compose_grid
 from storage.db import Database, rows_changed
 from storage.ids import new_public_id
 from storage.imagestore import ImageStore, encode_png
@@ -81,12 +82,15 @@ class JobRunner:
             job = await self._claim_for_running(session, job_id)
             if job is None:
                 return await _status_of(session, job_id)
-            version = await session.get_one(ModelVersion, job.model_version_id)
+            layout = versions_by_position(job)
+            versions = {
+                version_id: await session.get_one(ModelVersion, version_id)
+                for version_id in dict.fromkeys(layout)
+            }
             parent = await session.get(Image, job.parent_image_id) if job.parent_image_id else None
         try:
             source = await self._source_image(job, parent)
-            adapter = await asyncio.to_thread(check_adapter, version)
-            images = await self._render(job, version.base_model, adapter, source, on_progress)
+            images = await self._render_versions(job, layout, versions, source, on_progress)
         except asyncio.CancelledError:
             # The claim lapses and another start takes the job over.
             raise
@@ -94,7 +98,7 @@ class JobRunner:
             log.exception("job %s failed", job.public_id)
             await self._finish_failed(job, _one_line(error))
             return JobStatus.FAILED
-        return await self._finish_done(job, images)
+        return await self._finish_done(job, images, layout)
 
     async def recover(self) -> list[str]:
         """Claim the unfinished jobs of dead workers (oldest first) and return their ids."""
@@ -208,6 +212,32 @@ class JobRunner:
         data = await asyncio.to_thread(self._store.read, parent.sha256)
         return PIL.Image.open(io.BytesIO(data)).convert("RGB")
 
+    async def _render_versions(
+        self,
+        job: Job,
+        layout: Sequence[int],
+        versions: dict[int, ModelVersion],
+        source: PIL.Image.Image | None,
+        on_progress: ProgressCallback | None,
+    ) -> list[PIL.Image.Image]:
+        """The job's pictures by position, each drawn by the version its position names."""
+        seeds = seeds_of(job)
+        pictures: dict[int, PIL.Image.Image] = {}
+        groups = list(versions.items())
+        for rank, (version_id, version) in enumerate(groups):
+            adapter = await asyncio.to_thread(check_adapter, version)
+            positions = [i for i, wanted in enumerate(layout) if wanted == version_id]
+            drawn = await self._render(
+                job,
+                version.base_model,
+                adapter,
+                source,
+                _one_of(on_progress, rank, len(groups)),
+                seeds=[seeds[i] for i in positions],
+            )
+            pictures.update(zip(positions, drawn, strict=True))
+        return [pictures[position] for position in range(len(layout))]
+
     async def _render(
         self,
         job: Job,
@@ -215,6 +245,7 @@ class JobRunner:
         adapter: str | None,
         source: PIL.Image.Image | None,
         on_progress: ProgressCallback | None,
+        seeds: Sequence[int],
     ) -> list[PIL.Image.Image]:
         p = job.parameters
         if job.kind is JobKind.UPSCALE:
@@ -240,14 +271,16 @@ class JobRunner:
             height=int(p["height"]),
             steps=int(p["steps"]),
             guidance=float(p["guidance"]),
-            seeds=tuple(seeds_of(job)),
+            seeds=tuple(seeds),
             init_image=source,
             strength=float(p["strength"]) if "strength" in p else None,
             adapter=adapter,
         )
         return await self._engine.generate(request, on_progress)
 
-    async def _finish_done(self, job: Job, images: Sequence[PIL.Image.Image]) -> JobStatus:
+    async def _finish_done(
+        self, job: Job, images: Sequence[PIL.Image.Image], layout: Sequence[int]
+    ) -> JobStatus:
         stored = await asyncio.to_thread(self._store_files, images)
         seeds = seeds_of(job)
         async with self._database.sessions.begin() as session:
@@ -277,6 +310,7 @@ class JobRunner:
                         job_id=job.id,
                         position=position,
                         seed=seeds[position],
+                        model_version_id=layout[position],
                         sha256=sha256,
                         width=image.width,
                         height=image.height,
@@ -316,6 +350,19 @@ async def _status_of(session: AsyncSession, job_id: str) -> JobStatus:
     ).scalar_one_or_none()
     # No row: its owner deleted their data (/privacy delete) before the job could finish.
     return JobStatus.CANCELLED if status is None else JobStatus(status)
+
+
+def _one_of(on_progress: ProgressCallback | None, rank: int, parts: int) -> ProgressCallback | None:
+    """Progress of one of several renders of a job, as progress of the whole job."""
+    if on_progress is None or parts == 1:
+        return on_progress
+
+    def report(progress: Progress) -> None:
+        on_progress(
+            Progress(step=rank * progress.total + progress.step, total=parts * progress.total)
+        )
+
+    return report
 
 
 def _still_claimed_by(previous: str | None) -> ColumnElement[bool]:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.comparison import BLIND, HIDDEN, VERSIONS, blind_layout, compared_versions, is_blind
 from bot.errors import NotFound, PermissionDenied, UserError
 from bot.moderation import BannedWords
 from bot.people import Actor, find_user, get_or_create_user, refuse_if_blocked
@@ -70,6 +71,8 @@ class JobService:
         parsed = parse_prompt(text, self._limits)
         async with self._database.sessions() as session:
             version = await self._model_version(session, parsed.model)
+            # Without --model, two serving versions are compared blind in every new grid.
+            against = await self._compared_with(session, version) if parsed.model is None else None
             user = await find_user(session, actor)
             # Refused before the engine is asked anything about the prompt.
             refuse_if_blocked(user)
@@ -98,6 +101,8 @@ class JobService:
         }
         if aspect is not None:
             parameters["aspect"] = f"{aspect[0]}:{aspect[1]}"
+        if against is not None:
+            parameters[VERSIONS] = blind_layout(version.id, against.id, GRID_SIZE)
         base_seed = parsed.seed if parsed.seed is not None else _random_seed()
         async with self._database.sessions.begin() as session:
             user = await get_or_create_user(session, actor)
@@ -176,6 +181,8 @@ class JobService:
             parent = await self._finished_job(session, job_id)
             image = await self._image_at(session, parent, index)
             parameters, base_seed = recipe(parent, image)
+            if is_blind(parent.parameters):
+                parameters[BLIND] = True
             job = self._new_job(
                 owner=user,
                 kind=kind,
@@ -183,7 +190,8 @@ class JobService:
                 negative_prompt=parent.negative_prompt,
                 parameters=parameters,
                 base_seed=base_seed,
-                model_version_id=parent.model_version_id,
+                # A picture of a blind grid is upscaled and varied by the version that drew it.
+                model_version_id=image.model_version_id,
                 actor=actor,
                 parent=parent,
                 parent_image=image,
@@ -200,12 +208,17 @@ class JobService:
             parent = await self._finished_job(session, job_id)
             if parent.kind is JobKind.UPSCALE:
                 raise UserError("Re-roll works on grids; this job is an upscale.")
+            parameters = dict(parent.parameters)
+            compared = compared_versions(parent)
+            if compared is not None:
+                # A re-rolled blind grid compares the same two versions, placed afresh.
+                parameters[VERSIONS] = blind_layout(*compared, size=len(parameters[VERSIONS]))
             job = self._new_job(
                 owner=user,
                 kind=JobKind.REROLL,
                 prompt=parent.prompt,
                 negative_prompt=parent.negative_prompt,
-                parameters=dict(parent.parameters),
+                parameters=parameters,
                 base_seed=_random_seed(),
                 model_version_id=parent.model_version_id,
                 actor=actor,
@@ -267,10 +280,14 @@ class JobService:
 
     # --- reading ---------------------------------------------------------------------------
 
-    async def show(self, job_id: str, warnings: list[str] | None = None) -> JobView:
+    async def show(
+        self, job_id: str, warnings: list[str] | None = None, *, reveal: bool = False
+    ) -> JobView:
+        """A job as a front end shows it; ``reveal`` (for admins and the operator's terminal)
+        also names the model version behind each picture of a blind comparison."""
         async with self._database.sessions() as session:
             job = await self._job(session, job_id)
-            return await self._view(session, job, warnings)
+            return await self._view(session, job, warnings, reveal=reveal)
 
     async def owner_of(self, job_id: str) -> Actor:
         """Who a job belongs to, e.g. to give a recovered job its place in that person's line."""
@@ -364,16 +381,9 @@ class JobService:
 
     async def _model_version(self, session: AsyncSession, name: str | None) -> ModelVersion:
         if name is None:
-            serving = (
-                await session.execute(
-                    select(ModelVersion)
-                    .where(ModelVersion.serving)
-                    .order_by(ModelVersion.share.desc(), ModelVersion.id.desc())
-                    .limit(1)
-                )
-            ).scalar_one_or_none()
-            if serving is not None:
-                return serving
+            serving = await _serving(session)
+            if serving:
+                return serving[0]
         wanted = name or model_version_name(self._settings.model)
         version = (
             await session.execute(select(ModelVersion).where(ModelVersion.name == wanted))
@@ -384,6 +394,12 @@ class JobService:
         raise NotFound(
             f"Unknown model {wanted!r}. Available: {', '.join(sorted(known)) or 'none'}."
         )
+
+    @staticmethod
+    async def _compared_with(session: AsyncSession, version: ModelVersion) -> ModelVersion | None:
+        """The other serving version, when two serve (a blind comparison); None otherwise."""
+        others = [other for other in await _serving(session) if other.id != version.id]
+        return others[0] if len(others) == 1 and version.serving else None
 
     async def _prompt_warnings(self, model: str, prompt: str, max_tokens: int) -> list[str]:
         tokens = await self._engine.count_tokens(model, prompt)
@@ -419,8 +435,19 @@ class JobService:
     async def _image(session: AsyncSession, image_id: str) -> Image:
         return await _by_public_id(session, Image, image_id, "image")
 
-    async def _view(self, session: AsyncSession, job: Job, warnings: list[str] | None) -> JobView:
-        version = await session.get_one(ModelVersion, job.model_version_id)
+    async def _view(
+        self,
+        session: AsyncSession,
+        job: Job,
+        warnings: list[str] | None,
+        *,
+        reveal: bool = False,
+    ) -> JobView:
+        images = await _images_of(session, job)
+        names = await _version_names(
+            session, {job.model_version_id} | {image.model_version_id for image in images}
+        )
+        blind = is_blind(job.parameters) and not reveal
         owner = await session.get_one(User, job.owner_id)
         parent_job = await session.get(Job, job.parent_job_id) if job.parent_job_id else None
         parent_image = (
@@ -428,8 +455,9 @@ class JobService:
         )
         return job_view(
             job,
-            images=await _images_of(session, job),
-            model_name=version.name,
+            images=images,
+            model_name=HIDDEN if blind else names[job.model_version_id],
+            image_models=None if blind else [names[image.model_version_id] for image in images],
             owner_name=owner.display_name,
             parent_job_public_id=parent_job.public_id if parent_job else None,
             parent_image_public_id=parent_image.public_id if parent_image else None,
@@ -446,6 +474,21 @@ async def _by_public_id(
     if row is None:
         raise NotFound(f"No {what} {public_id!r}.")
     return row
+
+
+async def _serving(session: AsyncSession) -> list[ModelVersion]:
+    """The serving versions, the one new grids are filed under first."""
+    query = (
+        select(ModelVersion)
+        .where(ModelVersion.serving)
+        .order_by(ModelVersion.share.desc(), ModelVersion.id.desc())
+    )
+    return list((await session.execute(query)).scalars().all())
+
+
+async def _version_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:
+    query = select(ModelVersion.id, ModelVersion.name).where(ModelVersion.id.in_(sorted(ids)))
+    return {row.id: row.name for row in await session.execute(query)}
 
 
 async def _images_of(session: AsyncSession, job: Job) -> list[Image]:

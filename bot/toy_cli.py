@@ -166,9 +166,11 @@ def train(
 
     if threads is not None:
         torch.set_num_threads(threads)
-    data = [(render(scene), text) for scene, text in training_scenes(seed, pictures)]
+    scenes = list(training_scenes(seed, pictures))
+    data = [(render(scene), text) for scene, text in scenes]
     settings = TrainSettings(seed=seed, vae_steps=vae_steps, diffusion_steps=diffusion_steps)
-    about = {
+    about: dict[str, object] = {
+        "two_thing_share": sum(len(scene.things) == 2 for scene, _ in scenes) / len(scenes),
         "command": f"pickloop toy train --pictures {pictures} --vae-steps {vae_steps} "
         f"--diffusion-steps {diffusion_steps} --seed {seed}",
         "machine": _machine(torch.get_num_threads()),

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.comparison import VERSIONS
 from storage.imagestore import ImageStore
 from storage.models import Image, Job
 
@@ -20,6 +21,8 @@ class ImageView:
     width: int
     height: int
     path: str
+    # The model version that drew it; None where it is not shown (a blind comparison).
+    model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ class JobView:
         return asdict(self)
 
 
-def image_view(image: Image, store: ImageStore) -> ImageView:
+def image_view(image: Image, store: ImageStore, model: str | None = None) -> ImageView:
     return ImageView(
         id=image.public_id,
         index=image.position + 1,
@@ -58,6 +61,7 @@ def image_view(image: Image, store: ImageStore) -> ImageView:
         width=image.width,
         height=image.height,
         path=str(store.path(image.sha256)),
+        model=model,
     )
 
 
@@ -70,6 +74,7 @@ def job_view(
     parent_job_public_id: str | None,
     parent_image_public_id: str | None,
     store: ImageStore,
+    image_models: list[str] | None = None,
     warnings: list[str] | None = None,
 ) -> JobView:
     grid_path: Path | None = store.path(job.grid_sha256) if job.grid_sha256 else None
@@ -79,7 +84,8 @@ def job_view(
         status=job.status.value,
         prompt=job.prompt,
         negative_prompt=job.negative_prompt,
-        parameters=dict(job.parameters),
+        # The layout of a blind grid is the answer to which version drew what.
+        parameters={k: v for k, v in job.parameters.items() if k not in {VERSIONS}},
         base_seed=job.base_seed,
         seeds=seeds_of(job),
         model=model_name,
@@ -91,7 +97,10 @@ def job_view(
         finished_at=job.finished_at.isoformat() if job.finished_at else None,
         error=job.error,
         grid_path=str(grid_path) if grid_path else None,
-        images=[image_view(image, store) for image in images],
+        images=[
+            image_view(image, store, image_models[i] if image_models else None)
+            for i, image in enumerate(images)
+        ],
         warnings=list(warnings or []),
     )
 

@@ -166,7 +166,8 @@ class ModelVersion(Base):
     lora_path: Mapped[str | None] = mapped_column(String(1000))
     lora_sha256: Mapped[str | None] = mapped_column(String(64))
     serving: Mapped[bool] = mapped_column(default=False)
-    # Share of new grids this version serves when several serve (A/B).
+    # Share of new grids this version serves. Two serving versions are compared blind: each
+    # new grid shows two pictures of each (see bot.comparison).
     share: Mapped[float] = mapped_column(Float, default=1.0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -231,6 +232,9 @@ class Image(Base):
     # Position in the grid, row-major: 0 1 / 2 3. A single-image job uses 0.
     position: Mapped[int] = mapped_column()
     seed: Mapped[int] = mapped_column(BigInteger)
+    # The version that drew this picture: in a blind A/B grid, two of the four come from each
+    # of the two versions compared, so the job's own version does not say it.
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     width: Mapped[int] = mapped_column()
     height: Mapped[int] = mapped_column()

@@ -94,10 +94,13 @@ async def _rankings(session: AsyncSession, grids: Sequence[Job]) -> list[GridRan
     other_jobs = await _jobs(session, {image.job_id for image in compared} - set(jobs))
     jobs.update(other_jobs)
     results = await _public_ids(session, {e.result_job_id for e in events} - {None})
-    versions = await _version_names(session, {job.model_version_id for job in jobs.values()})
+    # Per picture: the two versions of a blind A/B grid each drew two of its four.
+    versions = await _version_names(
+        session, {image.model_version_id for image in (*images, *compared)}
+    )
 
     def shown(image: Image) -> ShownImage:
-        return shown_image(image, jobs[image.job_id], versions[jobs[image.job_id].model_version_id])
+        return shown_image(image, jobs[image.job_id], versions[image.model_version_id])
 
     by_id = {image.id: image for image in (*images, *compared)}
     images_of: dict[int, list[Image]] = {}

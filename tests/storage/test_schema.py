@@ -60,6 +60,7 @@ async def _grid(
             job_id=job.id,
             position=position,
             seed=42 + position,
+            model_version_id=version.id,
             sha256=f"{position:064x}",
             width=64,
             height=64,
