@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.errors import NotFound, UserError
 from engine.adapters import WEIGHTS
 from storage.db import Database
+from storage.labels.versions import VersionReport, version_report
 from storage.models import Image, ModelVersion
 
 NAME_LIMIT = 100
@@ -116,6 +117,11 @@ class ModelRegistry:
             session.add(version)
             await session.flush()
             return _view(version, 0)
+
+    async def report(self) -> VersionReport:
+        """Win rates between versions from direct votes, and each version's label rates."""
+        async with self._database.sessions() as session:
+            return await version_report(session)
 
     async def serve(self, name: str, against: str | None = None) -> None:
         """Make `name` the one version that draws new grids; with `against`, compare the two

@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from bot.model_registry import VersionView
 
 models_app = typer.Typer(
-    help="Model versions: list, add a tuned adapter, serve.", no_args_is_help=True
+    help="Model versions: list, add a tuned adapter, serve one or compare two, report.",
+    no_args_is_help=True,
 )
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
@@ -96,3 +97,30 @@ def serve(
         print(f"serving {name}")
     else:
         print(f"comparing {name} with {against} blind: two pictures of each in every new grid")
+
+
+@models_app.command("report")
+def report(as_json: JsonOption = False) -> None:
+    """Which version people prefer: win rates from direct votes (U-clicks in blind grids, /rate
+    choices) with 95% intervals, and how often each version's pictures got each signal."""
+    from bot.cli import _run
+    from bot.model_registry import ModelRegistry
+
+    found = _run(lambda opened: ModelRegistry(opened.database).report())
+    if as_json:
+        print(json.dumps(found.to_json()))
+        return
+    if not found.pairs:
+        print("no direct votes yet: serve two versions with `pickloop models serve A --against B`")
+    for pair in found.pairs:
+        rate, interval = pair.votes.rate, pair.votes.interval()
+        assert rate is not None and interval is not None  # a pair is listed once it has a vote
+        print(
+            f"{pair.first} over {pair.second}: {rate:.1%} "
+            f"(95% CI {interval[0]:.1%} to {interval[1]:.1%}; {pair.votes.wins} wins, "
+            f"{pair.votes.losses} losses, {pair.votes.ties} ties; {pair.from_upscales} from "
+            f"U-clicks, {pair.from_ratings} from /rate)"
+        )
+    for rates in found.versions:
+        shares = ", ".join(f"{label} {share:.1%}" for label, share in rates.rates.items())
+        print(f"{rates.version}: {rates.images} grid pictures; {shares}")

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 import typer
 
+from bot.errors import UserError
+
 train_app = typer.Typer(
     help="Fine-tune a LoRA adapter of the serving model on preference data.",
     no_args_is_help=True,
@@ -91,13 +93,9 @@ def _train(
     validate_every: int,
     as_json: bool,
 ) -> None:
-    # Imported only when training: torch and diffusers take seconds to load.
-    import torch
-
     from bot.cli import _fail, _settings
-    from bot.local_model import load_configured
-    from engine.train.data import VALIDATION_SPLIT, DataError, load_labels, load_pairs
-    from engine.train.preference import PreferenceOptions, PreferenceTrainer
+    from bot.fine_tune import fine_tune
+    from engine.train.preference import PreferenceOptions
 
     if mixed_precision not in ("no", "fp16", "bf16"):
         _fail("--mixed-precision is no, fp16 or bf16", 2)
@@ -115,46 +113,17 @@ def _train(
             mixed_precision=mixed_precision,  # type: ignore[arg-type]
             validate_every=validate_every,
         )
-        load = load_pairs if method == "dpo" else load_labels
-        train_examples = load(data)
-        try:
-            validation = load(data, VALIDATION_SPLIT)
-        except DataError:
-            validation = []
-        if not train_examples:
-            raise ValueError(f"{data} has nothing to train {method} on")
-        spec = model or settings.model
-        loaded = load_configured(spec, settings, dtype=torch.float32)
-    except ValueError as error:
+        done = fine_tune(
+            options, data, out, settings=settings, model=model, work=work, progress=not as_json
+        )
+    except (ValueError, UserError) as error:
         _fail(str(error), 2)
-    work_dir = work or out.with_name(out.name + "-work")
-    trainer = PreferenceTrainer(
-        loaded.text_to_image,
-        train_examples,
-        validation,
-        work_dir,
-        options,
-    )
-    trainer.run(progress=not as_json)
-    folder = trainer.save_adapter(out, {"base_model": spec, "data": data})
-    validated = [record for record in trainer.history if "implicit_accuracy" in record]
-    result = {
-        "adapter": str(folder),
-        "method": method,
-        "base_model": spec,
-        "examples": len(train_examples),
-        "validation_examples": len(validation),
-        "steps": trainer.step,
-        "seconds": round(trainer.seconds, 1),
-        "seconds_per_step": round(trainer.seconds / max(1, trainer.step), 3),
-        "implicit_accuracy": validated[-1]["implicit_accuracy"] if validated else None,
-    }
     if as_json:
-        print(json.dumps(result))
-    else:
-        print(f"adapter: {folder} ({trainer.step} steps, {trainer.seconds:.0f} s)")
-        if validated:
-            print(f"validation implicit accuracy: {validated[-1]['implicit_accuracy']:.1%}")
+        print(json.dumps(done.to_json()))
+        return
+    print(f"adapter: {done.adapter} ({done.steps} steps, {done.seconds:.0f} s)")
+    if done.implicit_accuracy is not None:
+        print(f"validation implicit accuracy: {done.implicit_accuracy:.1%}")
 
 
 for _method in ("dpo", "kto"):

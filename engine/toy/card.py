@@ -102,6 +102,11 @@ In pickloop it is the model `embedded` (the default `PICKLOOP_MODEL`).
 """
 
 
+def _mix(two_thing_share: float) -> str:
+    two = round(100 * two_thing_share)
+    return f"about {100 - two}% one thing, {two}% two things"
+
+
 def _recipe(recipe: Mapping[str, Any]) -> str:
     settings = recipe["settings"]
     architecture = settings["architecture"]
@@ -114,7 +119,7 @@ def _recipe(recipe: Mapping[str, Any]) -> str:
         f"{_duration(recipe.get('seconds'))} on {recipe.get('machine', 'an unrecorded machine')}.",
         "",
         f"- **Data**: {recipe['pictures']:,} rendered pictures and their captions "
-        f"(seed {settings['seed']}); about 70% one thing, 30% two things.",
+        f"(seed {settings['seed']}); {_mix(recipe.get('two_thing_share', 0.3))}.",
         f"- **VAE** ({_count(counts.get('vae'))} parameters, channels "
         f"{_widths(architecture['vae_channels'])}, 4x down-sampling to 4x16x16 latents): "
         f"{settings['vae_steps']:,} steps at batch {settings['vae_batch']}, AdamW at "

@@ -15,7 +15,7 @@ The number of torch threads is the caller's to set.
 import dataclasses
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -422,9 +422,11 @@ class ToyTrainer:
             ),
         }
 
-    def export(self, folder: Path, check: bool = True, about: dict[str, str] | None = None) -> Path:
+    def export(
+        self, folder: Path, check: bool = True, about: Mapping[str, object] | None = None
+    ) -> Path:
         """Save the trained model (the EMA weights) as a Stable Diffusion pipeline folder, with
-        a model card of its recipe (plus `about`: the command and the machine).
+        a model card of its recipe (plus `about`: the command, the machine, the data mix).
 
         The training weights are left as they were, so training can go on afterwards.
         """
@@ -438,7 +440,7 @@ class ToyTrainer:
         finally:
             for module, state in zip(modules, live, strict=True):
                 module.load_state_dict(state)
-        write_card(folder, recipe=self.recipe() | (about or {}))
+        write_card(folder, recipe={**self.recipe(), **(about or {})})
         if check:
             check_pipeline_folder(folder)
         return folder
@@ -451,7 +453,7 @@ def train_toy_model(
     output: Path,
     settings: TrainSettings | None = None,
     progress: bool = True,
-    about: dict[str, str] | None = None,
+    about: Mapping[str, object] | None = None,
     train: bool = True,
 ) -> Path:
     """Train (or go on training) in `work_dir` and save the model into `output`; with `train`

@@ -112,3 +112,33 @@ def test_bad_versions_are_refused_in_one_line(
     code, out, err = pickloop(capsys, "models", *args)
 
     assert code == 2 and out == "" and err.count("\n") == 1 and reason in err
+
+
+def test_the_report_counts_a_u_click_in_a_blind_grid_as_a_vote_for_its_version(
+    cli_env: dict[str, str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    adapter = make_adapter(Path(cli_env["PICKLOOP_MODEL"]), tmp_path / "adapter", seed=4)
+    base_name = Path(cli_env["PICKLOOP_MODEL"]).name
+    produced(capsys, "models", "add", "tuned", "--adapter", str(adapter))
+    produced(capsys, "models", "serve", "tuned", "--against", base_name)
+    empty = produced(capsys, "models", "report")
+
+    compared = produced(capsys, "imagine", "a red circle --seed 3")
+    drawn_by = [image["model"] for image in produced(capsys, "show", compared["job_id"])["images"]]
+    tuned_position = drawn_by.index("tuned") + 1
+    produced(capsys, "upscale", compared["job_id"], str(tuned_position))
+    report = produced(capsys, "models", "report")
+
+    assert empty["pairs"] == []
+    [pair] = report["pairs"]
+    assert (pair["first"], pair["second"], pair["wins"], pair["losses"]) == (
+        "tuned",
+        base_name,
+        1,
+        0,
+    )
+    low, high = pair["win_rate_ci"]
+    assert low < pair["win_rate"] == 1.0 and high == pytest.approx(1.0)
+    rates = {entry["version"]: entry for entry in report["versions"]}
+    assert rates["tuned"]["upscaled"] == pytest.approx(1 / 2)
+    assert rates[base_name]["upscaled"] == 0

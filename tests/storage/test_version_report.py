@@ -1,0 +1,111 @@
+"""``models report``: direct votes between versions and per-image label rates, from events."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import Database, Event, EventKind, Image, Job, JobKind, ModelVersion, Origin, User
+from storage.ids import new_public_id
+from storage.labels.versions import version_report
+
+
+async def _rows(session: AsyncSession, *rows: object) -> None:
+    session.add_all(rows)
+    await session.flush()
+
+
+async def _grid(
+    session: AsyncSession, owner: User, layout: list[ModelVersion], kind: JobKind = JobKind.IMAGINE
+) -> list[Image]:
+    job = Job(
+        public_id=new_public_id(),
+        owner_id=owner.id,
+        kind=kind,
+        prompt="a red circle",
+        base_seed=1,
+        model_version_id=layout[0].id,
+        origin=Origin.CLI,
+    )
+    await _rows(session, job)
+    images = [
+        Image(
+            public_id=new_public_id(),
+            job_id=job.id,
+            position=position,
+            seed=1 + position,
+            model_version_id=version.id,
+            sha256=f"{job.id:032x}{position:032x}",
+            width=64,
+            height=64,
+        )
+        for position, version in enumerate(layout)
+    ]
+    await _rows(session, *images)
+    return images
+
+
+def _event(user: User, kind: EventKind, image: Image, other: Image | None = None) -> Event:
+    return Event(
+        user_id=user.id,
+        kind=kind,
+        job_id=image.job_id,
+        image_id=image.id,
+        other_image_id=other.id if other else None,
+        origin=Origin.CLI,
+    )
+
+
+async def test_votes_come_from_clicks_between_versions_and_ties_count_half(
+    database: Database,
+) -> None:
+    async with database.sessions.begin() as session:
+        base = ModelVersion(name="base", base_model="embedded")
+        tuned = ModelVersion(name="tuned", base_model="embedded", lora_path="/a", lora_sha256="0")
+        ann = User(local_name="ann", display_name="Ann")
+        bob = User(local_name="bob", display_name="Bob")
+        troll = User(local_name="troll", display_name="Troll", blocked=True)
+        await _rows(session, base, tuned, ann, bob, troll)
+        blind = await _grid(session, ann, [tuned, base, base, tuned])
+        second = await _grid(session, bob, [base, tuned, tuned, base])
+        plain = await _grid(session, ann, [base] * 4)
+        await _rows(
+            session,
+            _event(ann, EventKind.UPSCALE, blind[0]),  # tuned beats base
+            _event(ann, EventKind.UPSCALE, blind[0]),  # the same click again: no new vote
+            _event(bob, EventKind.UPSCALE, blind[3]),  # another person: tuned again
+            _event(bob, EventKind.UPSCALE, second[0]),  # base beats tuned
+            _event(ann, EventKind.UPSCALE, plain[1]),  # one version only: no vote
+            _event(ann, EventKind.RATE_RIGHT, blind[1], second[1]),  # right is tuned: a win
+            _event(bob, EventKind.RATE_TIE, blind[0], plain[0]),  # half each
+            _event(bob, EventKind.RATE_LEFT, blind[1], blind[2]),  # base against base: none
+            _event(troll, EventKind.UPSCALE, second[3]),  # blocked: left out
+            _event(ann, EventKind.LIKE, blind[0]),
+            Event(user_id=bob.id, kind=EventKind.REROLL, job_id=plain[0].job_id, origin=Origin.CLI),
+        )
+
+    async with database.sessions() as session:
+        report = await version_report(session)
+
+    [pair] = report.pairs
+    assert (pair.first, pair.second) == ("tuned", "base")
+    assert (pair.votes.wins, pair.votes.losses, pair.votes.ties) == (3, 1, 1)
+    assert (pair.from_upscales, pair.from_ratings) == (3, 2)
+    assert pair.votes.rate == pytest.approx(3.5 / 5)
+    low, high = pair.to_json()["win_rate_ci"]
+    assert low < 3.5 / 5 < high
+    rates = {entry.version: entry for entry in report.versions}
+    assert (rates["base"].images, rates["tuned"].images) == (8, 4)
+    # tuned: blind[0] and blind[3] upscaled of its 4 pictures; base: second[0] and plain[1].
+    assert rates["tuned"].rates["upscaled"] == pytest.approx(2 / 4)
+    assert rates["base"].rates["upscaled"] == pytest.approx(2 / 8)
+    assert rates["tuned"].rates["liked"] == pytest.approx(1 / 4)
+    assert rates["base"].rates["rerolled"] == pytest.approx(4 / 8)
+    assert rates["tuned"].rates["rerolled"] == 0
+
+
+async def test_no_votes_and_no_pictures_make_an_empty_report(database: Database) -> None:
+    async with database.sessions() as session:
+        report = await version_report(session)
+
+    assert report.to_json() == {"pairs": [], "versions": []}
