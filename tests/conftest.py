@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.fixtures.engine", "tests.fixtures.db"]
+pytest_plugins = ["tests.fixtures.engine", "tests.fixtures.db", "tests.fixtures.tiny_xl"]

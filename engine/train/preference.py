@@ -72,6 +72,7 @@ class Encoded:
     latents: torch.Tensor  # N x C x h x w, or N x 2 x C x h x w for pairs
     contexts: torch.Tensor  # N x tokens x width
     desirable: torch.Tensor | None  # N booleans, for labels
+    pooled: torch.Tensor | None = None  # N x width: SDXL's pooled caption embedding
 
     def __len__(self) -> int:
         return int(self.contexts.shape[0])
@@ -139,28 +140,66 @@ class PreferenceTrainer:
             encoded: torch.Tensor = torch.cat(chunks).float().cpu()
             return encoded * float(vae.config.scaling_factor)
 
-        captions = [example.caption for example in examples]
-        tokens = self.pipeline.tokenizer(
-            captions,
-            padding="max_length",
-            max_length=self.pipeline.tokenizer.model_max_length,
-            truncation=True,
-            return_tensors="pt",
-        ).input_ids
-        contexts = self.pipeline.text_encoder(tokens.to(self.device))[0].float().cpu()
+        contexts, pooled = self._captions([example.caption for example in examples])
         if isinstance(examples[0], PairExample):
             pairs = [e for e in examples if isinstance(e, PairExample)]
             chosen = latents([pair.chosen for pair in pairs])
             rejected = latents([pair.rejected for pair in pairs])
-            return Encoded(torch.stack([chosen, rejected], dim=1), contexts, None)
+            return Encoded(torch.stack([chosen, rejected], dim=1), contexts, None, pooled)
         labelled = [e for e in examples if isinstance(e, LabelExample)]
         desirable = torch.tensor([example.desirable for example in labelled])
-        return Encoded(latents([example.image for example in labelled]), contexts, desirable)
+        return Encoded(
+            latents([example.image for example in labelled]), contexts, desirable, pooled
+        )
+
+    @property
+    def _is_xl(self) -> bool:
+        """SDXL: two text encoders, and the UNet also takes the pooled caption and the size."""
+        return getattr(self.pipeline, "text_encoder_2", None) is not None
+
+    @torch.no_grad()
+    def _captions(
+        self, captions: list[str], batch: int = 64
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The UNet's caption conditioning, as the pipeline itself encodes prompts; for SDXL
+        also the pooled embedding."""
+        contexts, pooled = [], []
+        for start in range(0, len(captions), batch):
+            chunk = captions[start : start + batch]
+            if self._is_xl:
+                embeds, _, pooled_embeds, _ = self.pipeline.encode_prompt(
+                    prompt=chunk, device=self.device, do_classifier_free_guidance=False
+                )
+                pooled.append(pooled_embeds.float().cpu())
+            else:
+                embeds, _ = self.pipeline.encode_prompt(
+                    chunk, self.device, 1, do_classifier_free_guidance=False
+                )
+            contexts.append(embeds.float().cpu())
+        return torch.cat(contexts), (torch.cat(pooled) if pooled else None)
+
+    def _added_conditions(
+        self, pooled: torch.Tensor | None, count: int
+    ) -> dict[str, torch.Tensor] | None:
+        """SDXL's extra UNet inputs: the pooled caption and the (uncropped, square) size the
+        pictures were encoded at."""
+        if pooled is None:
+            return None
+        size = self.unet.config.sample_size * self.pipeline.vae_scale_factor
+        time_ids = torch.tensor([[size, size, 0, 0, size, size]], dtype=torch.float32)
+        return {
+            "text_embeds": pooled.to(self.device),
+            "time_ids": time_ids.repeat(count, 1).to(self.device),
+        }
 
     # -- the objective ----------------------------------------------------------------------
 
     def _errors(
-        self, latents: torch.Tensor, contexts: torch.Tensor, generator: torch.Generator
+        self,
+        latents: torch.Tensor,
+        contexts: torch.Tensor,
+        pooled: torch.Tensor | None,
+        generator: torch.Generator,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The adapted and the reference model's per-sample errors on the same noisy latents.
 
@@ -179,18 +218,25 @@ class PreferenceTrainer:
                 timesteps.repeat(2),
                 contexts.repeat(2, 1, 1),
             )
+            pooled = pooled.repeat(2, 1) if pooled is not None else None
         latents, noise = latents.to(self.device), noise.to(self.device)
         timesteps, contexts = timesteps.to(self.device), contexts.to(self.device)
         noisy = self.scheduler.add_noise(latents, noise, timesteps)
         target = denoising_target(self.scheduler, latents, noise, timesteps)
+        added = self._added_conditions(pooled, len(latents))
+
+        def predict() -> torch.Tensor:
+            output: torch.Tensor = self.unet(
+                noisy, timesteps, contexts, added_cond_kwargs=added
+            ).sample
+            return output
+
         with self._autocast():
-            model = per_sample_errors(self.unet(noisy, timesteps, contexts).sample, target)
+            model = per_sample_errors(predict(), target)
             self.unet.disable_adapters()
             try:
                 with torch.no_grad():
-                    reference = per_sample_errors(
-                        self.unet(noisy, timesteps, contexts).sample, target
-                    )
+                    reference = per_sample_errors(predict(), target)
             finally:
                 self.unet.enable_adapters()
         return model, reference
@@ -204,7 +250,10 @@ class PreferenceTrainer:
     def _loss(
         self, data: Encoded, indices: torch.Tensor, generator: torch.Generator
     ) -> PreferenceLoss:
-        model, reference = self._errors(data.latents[indices], data.contexts[indices], generator)
+        pooled = data.pooled[indices] if data.pooled is not None else None
+        model, reference = self._errors(
+            data.latents[indices], data.contexts[indices], pooled, generator
+        )
         options = self.options
         if data.desirable is None:
             half = len(indices)
@@ -350,7 +399,8 @@ class PreferenceTrainer:
         from diffusers.utils import convert_state_dict_to_diffusers
 
         folder.mkdir(parents=True, exist_ok=True)
-        StableDiffusionPipeline.save_lora_weights(
+        # The pipeline's own class writes the layout its load_lora_weights reads (SD or SDXL).
+        type(self.pipeline).save_lora_weights(
             folder, unet_lora_layers=convert_state_dict_to_diffusers(self._adapter_state())
         )
         facts = {

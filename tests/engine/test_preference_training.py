@@ -162,3 +162,26 @@ def test_a_checkpoint_of_other_options_is_refused(tiny_model_dir: Path, tmp_path
         PreferenceTrainer(
             pipeline(tiny_model_dir), labels, [], tmp_path / "w", quick("kto", beta=9.0)
         )
+
+
+def test_an_sdxl_model_trains_too_and_its_adapter_loads_back(
+    tiny_xl_model_dir: Path, tmp_path: Path
+) -> None:
+    data = str(pairs_folder(tmp_path / "pairs"))
+    loaded = pipeline(tiny_xl_model_dir)
+    assert type(loaded).__name__ == "StableDiffusionXLPipeline"
+    trainer = PreferenceTrainer(loaded, load_pairs(data), [], tmp_path / "work", quick("dpo"))
+    losses = trainer.run(progress=False)
+    out = trainer.save_adapter(tmp_path / "adapter", {"base_model": "tiny-xl", "data": data})
+
+    assert len(losses) == 4 and all(loss > 0 for loss in losses)
+    base = pipeline(tiny_xl_model_dir)
+
+    def draw() -> bytes:
+        generator = torch.Generator().manual_seed(0)
+        image = base("a square number 1", num_inference_steps=3, generator=generator).images[0]
+        return bytes(image.tobytes())
+
+    before = draw()
+    base.load_lora_weights(out)
+    assert draw() != before
