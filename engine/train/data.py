@@ -10,6 +10,7 @@ Two layouts are read:
 from __future__ import annotations
 
 import io
+import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,13 +41,29 @@ class DataError(ValueError):
 
 
 def _rows(source: str, split: str, columns: Iterable[str]) -> Iterable[Mapping[str, Any]]:
+    """The rows of a split of a local folder or a hub dataset.
+
+    A local folder is read afresh every time, through a cache of its own that is thrown away:
+    `datasets` keys its shared cache by the folder's name and file names, not their contents,
+    so a new export in a folder of the same name (every `pairs` folder) would otherwise come
+    back as the rows of an older one.
+    """
     from datasets import load_dataset
 
+    path = Path(source)
     try:
-        path = Path(source)
-        dataset = load_dataset(str(path) if path.exists() else source, split=split)
+        if not path.exists():
+            return _checked(load_dataset(source, split=split), source, columns)
+        with tempfile.TemporaryDirectory(prefix="pickloop-dataset-") as cache:
+            dataset = load_dataset(str(path), split=split, cache_dir=cache)
+            return list(_checked(dataset, source, columns))
     except (FileNotFoundError, ValueError) as error:
+        if isinstance(error, DataError):
+            raise
         raise DataError(f"cannot read split {split!r} of {source}: {error}") from error
+
+
+def _checked(dataset: Any, source: str, columns: Iterable[str]) -> Iterable[Mapping[str, Any]]:
     missing = set(columns) - set(dataset.column_names)
     if missing:
         raise DataError(f"{source} lacks the columns {', '.join(sorted(missing))}")

@@ -185,3 +185,28 @@ def test_an_sdxl_model_trains_too_and_its_adapter_loads_back(
     before = draw()
     base.load_lora_weights(out)
     assert draw() != before
+
+
+CARD = """---
+configs:
+- config_name: default
+  data_files:
+  - split: train
+    path: data/train-*
+  - split: validation_unique
+    path: data/validation_unique-*
+---
+"""
+
+
+def test_a_new_export_in_a_folder_of_the_same_name_is_read_as_it_is_now(tmp_path: Path) -> None:
+    # A dataset card naming its files by pattern, as pickloop's exports have: `datasets`' own
+    # cache would know both folders by the same key and hand back the first one's rows.
+    folders = []
+    for day, count in (("monday", 8), ("tuesday", 3)):
+        folder = pairs_folder(tmp_path / day / "pairs", count=count)
+        (folder / "README.md").write_text(CARD)
+        folders.append(str(folder))
+    first, second = load_pairs(folders[0]), load_pairs(folders[1])
+
+    assert (len(first), len(second)) == (8, 3)
