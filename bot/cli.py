@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bot.errors import UserError
+from bot.loop_cli import loop_demo
 from bot.models_cli import models_app
 from bot.people import Actor
 from bot.prompt import PromptLimits, parse_prompt
@@ -46,6 +47,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(toy_app, name="toy")
 app.add_typer(train_app, name="train")
 app.add_typer(models_app, name="models")
+app.command("loop-demo")(loop_demo)
 
 stderr = Console(stderr=True)
 T = TypeVar("T")

@@ -18,7 +18,8 @@ from engine.tokenizer import DEFAULT_WORDS, MAX_LENGTH, build_clip_tokenizer
 TEXT_WIDTH = 64
 
 
-def _vae() -> AutoencoderKL:
+def tiny_vae() -> AutoencoderKL:
+    """The tiny models' VAE: 64x64 px pictures to 4x16x16 latents."""
     return AutoencoderKL(
         block_out_channels=(16, 32, 64),
         down_block_types=("DownEncoderBlock2D",) * 3,
@@ -95,7 +96,7 @@ def build_tiny_pipeline(folder: Path, seed: int = 0) -> Path:
     # forked generator leaves the caller's random state as it was.
     with MODULE_CONSTRUCTION, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        vae = _vae()
+        vae = tiny_vae()
         torch.manual_seed(seed)
         unet = _unet()
         torch.manual_seed(seed)

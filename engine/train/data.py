@@ -49,7 +49,10 @@ def _rows(source: str, split: str, columns: Iterable[str]) -> Iterable[Mapping[s
     back as the rows of an older one.
     """
     from datasets import load_dataset
+    from datasets.utils.logging import disable_progress_bar
 
+    # Its bars for preparing each split would bury the trainer's own.
+    disable_progress_bar()
     path = Path(source)
     try:
         if not path.exists():

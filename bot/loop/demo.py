@@ -1,0 +1,417 @@
+"""The feedback loop, run end to end by simulated people (``pickloop loop-demo``).
+
+Two runs ("arms"), each in a database and image store of its own, through the real job
+service, runner, engine, curation, export, fine-tuning and model registry:
+
+1. **Collect.** People imagine grids of toy-world prompts and do what they would do with them:
+   upscale the picture they like best (U1-U4) or re-roll a disappointing grid (🔄). In the
+   main arm the people have a hidden taste (``bot.loop.taste``), with noise, and they ❤️ or 👎
+   the picture they upscaled when it is clearly what they hoped for or not; in the control arm
+   they click and react at random.
+2. **Curate, export, fine-tune.** The clicks are curated and exported as ``pairs`` and ``kto``
+   datasets, and a LoRA adapter is trained on each (Diffusion-DPO and Diffusion-KTO), exactly
+   as ``pickloop export`` and ``pickloop train`` do.
+3. **Compare blind.** Each adapter is registered as a model version and served against the base
+   model: every new grid shows two pictures of each at random positions. A panel of people
+   with the hidden taste (in the main arm, the same people who made the data) imagine fresh
+   prompts and click as before; their U-clicks are the votes of ``pickloop models report``.
+
+The control arm trains the headline method only (the first of ``LoopOptions.methods``) and is
+judged by the same kind of panel, so the only difference between the arms is who made the
+training data: its win rate must stay within its interval of 50%, or the gain would not be the
+people's doing.
+
+KTO comes first by default. The embedded model draws much the same picture from every seed of
+a prompt, so the pictures of one grid differ by a few pixels and DPO's pairs (one grid's
+pictures against each other) carry little of a taste; KTO's labels also hold the re-rolled
+grids, which set whole prompts' pictures against the chosen ones, and that is where the taste
+shows most.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import fmean
+from typing import TYPE_CHECKING, Any, Literal
+
+from PIL import Image as PILImage
+
+from bot.app import App, open_app
+from bot.errors import UserError
+from bot.fine_tune import FineTuned, fine_tune
+from bot.loop.options import LoopOptions, Method
+from bot.loop.people import Reroll, SimulatedPerson, Upscale
+from bot.loop.taste import TASTES, Taste
+from bot.model_registry import ModelRegistry
+from bot.people import Actor
+from bot.service import model_version_name
+from bot.settings import Settings
+from bot.views import JobView
+from engine import Engine
+from storage.export import FORMATS, export_from_database
+from storage.labels.curate import Curation, CurationReport, curate
+from storage.labels.versions import VersionReport
+from storage.labels.winrate import WinRate
+from storage.models import JobStatus
+
+if TYPE_CHECKING:
+    from engine.train.preference import PreferenceOptions
+
+Stage = Callable[[str], None]
+"""Told what the demo is doing now, in a few words (a progress line)."""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One tuned version against the base, as the panel judged it in blind grids."""
+
+    method: Method
+    votes: WinRate
+    taste_base: float
+    """The mean taste score of the base model's pictures in the compared grids."""
+    taste_tuned: float
+    training: FineTuned
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "win_rate": self.votes.rate,
+            "win_rate_ci": list(self.votes.interval() or (0.0, 1.0)),
+            "votes": self.votes.votes,
+            "taste_base": self.taste_base,
+            "taste_tuned": self.taste_tuned,
+            "training": self.training.to_json(),
+        }
+
+
+@dataclass
+class Activity:
+    """What the people did while the data was collected."""
+
+    grids: int = 0
+    upscales: int = 0
+    rerolls: int = 0
+    reactions: int = 0
+
+
+@dataclass(frozen=True)
+class ArmResult:
+    clicks: Literal["taste", "random"]
+    folder: Path
+    activity: Activity
+    curation: CurationReport
+    comparisons: dict[str, Comparison]
+
+    def to_json(self) -> dict[str, Any]:
+        kept = self.curation
+        return {
+            "clicks": self.clicks,
+            "folder": str(self.folder),
+            "grids": self.activity.grids,
+            "upscales": self.activity.upscales,
+            "rerolls": self.activity.rerolls,
+            "reactions": self.activity.reactions,
+            "pairs": kept.pairs,
+            "labels": kept.positive_labels + kept.negative_labels,
+            "comparisons": {name: found.to_json() for name, found in self.comparisons.items()},
+        }
+
+
+@dataclass(frozen=True)
+class LoopResult:
+    options: LoopOptions
+    main: ArmResult
+    control: ArmResult | None
+    seconds: float
+
+    @property
+    def headline(self) -> Comparison:
+        """The first method's comparison: what the demo's headline numbers are about."""
+        return self.main.comparisons[self.options.methods[0]]
+
+    def to_json(self) -> dict[str, Any]:
+        head = self.headline
+        found: dict[str, Any] = {
+            "taste": self.options.taste,
+            "method": head.method,
+            "taste_before": head.taste_base,
+            "taste_after": head.taste_tuned,
+            "win_rate": head.votes.rate,
+            "win_rate_ci": list(head.votes.interval() or (0.0, 1.0)),
+        }
+        if self.control is not None:
+            control = self.control.comparisons[head.method]
+            found |= {
+                "control_taste_before": control.taste_base,
+                "control_taste_after": control.taste_tuned,
+                "control_win_rate": control.votes.rate,
+                "control_win_rate_ci": list(control.votes.interval() or (0.0, 1.0)),
+            }
+        found["minutes"] = round(self.seconds / 60, 2)
+        found["arms"] = {"main": self.main.to_json()}
+        if self.control is not None:
+            found["arms"]["control"] = self.control.to_json()
+        found["options"] = {
+            key: list(value) if isinstance(value, tuple) else value
+            for key, value in self.options.__dict__.items()
+        }
+        return found
+
+
+# Prompts come from the toy world's training stream under other seeds: the kind of caption the
+# embedded model knows how to draw, but not the very captions it was trained on.
+_PROMPT_SEEDS = 1_000_003
+
+
+def prompts(seed: int) -> Iterator[str]:
+    """Toy-world captions, endlessly: what the embedded model knows how to draw."""
+    from engine.toy.world import training_scenes
+
+    for _, caption in training_scenes(_PROMPT_SEEDS + seed):
+        yield caption
+
+
+async def run_loop_demo(
+    options: LoopOptions,
+    folder: Path,
+    settings: Settings,
+    engine: Engine,
+    stage: Stage = lambda _: None,
+) -> LoopResult:
+    """The whole demonstration, into `folder` (which must not hold an earlier one)."""
+    if await asyncio.to_thread(_holds_anything, folder):
+        raise UserError(f"{folder} is not empty; give the demo a new folder")
+    clock = time.perf_counter()
+    taste = TASTES[options.taste]
+    main = await _run_arm(options, taste, "taste", folder / "main", settings, engine, stage)
+    control = None
+    if options.control:
+        control = await _run_arm(
+            options, taste, "random", folder / "control", settings, engine, stage
+        )
+    return LoopResult(options, main, control, time.perf_counter() - clock)
+
+
+def _holds_anything(folder: Path) -> bool:
+    return folder.exists() and any(folder.iterdir())
+
+
+async def _run_arm(
+    options: LoopOptions,
+    taste: Taste,
+    clicks: Literal["taste", "random"],
+    folder: Path,
+    settings: Settings,
+    engine: Engine,
+    stage: Stage,
+) -> ArmResult:
+    arm_settings = _arm_settings(settings, folder, options.steps)
+    base = model_version_name(arm_settings.model)
+    collectors = [
+        SimulatedPerson(f"{clicks}-{i + 1}", taste if clicks == "taste" else None, options.seed)
+        for i in range(options.people)
+    ]
+    # The panel: the same people in the main arm; people with the taste in the control arm.
+    panel = (
+        collectors
+        if clicks == "taste"
+        else [SimulatedPerson(f"panel-{i + 1}", taste, options.seed) for i in range(options.people)]
+    )
+    async with open_app(arm_settings, engine=engine) as app:
+        community = _Community(app, options.seed)
+        stage(f"{clicks} arm: people make and judge grids")
+        activity = await community.collect(
+            collectors, prompts(options.seed), options.grids_per_person
+        )
+        stage(f"{clicks} arm: curating and exporting")
+        report = await curate(app.database, Curation())
+        # The control only has to show that the headline method gains nothing from clicks that
+        # carry no taste; its other methods would cost the demo minutes and say nothing more.
+        methods = options.methods if clicks == "taste" else options.methods[:1]
+        exports = {method: await _export(app, folder, method) for method in methods}
+        registry = ModelRegistry(app.database)
+        comparisons: dict[str, Comparison] = {}
+        for number, method in enumerate(methods):
+            stage(f"{clicks} arm: fine-tuning with {method}")
+            # On this thread, though it holds up the event loop: no job is running to need it,
+            # and torch trains about 1.6 times slower on a CPU from a thread of its own.
+            trained = fine_tune(
+                _preference_options(options, method),
+                str(exports[method]),
+                folder / "adapters" / method,
+                settings=arm_settings,
+                progress=False,
+            )
+            await registry.add(method, arm_settings.model, trained.adapter)
+            await registry.serve(method, against=base)
+            stage(f"{clicks} arm: blind comparison of {method} with the base")
+            # Fresh prompts for every comparison: the taste must carry over to new prompts.
+            shown = await community.compare(
+                panel,
+                prompts(options.seed + 1000 * (number + 1)),
+                options.comparison_grids_per_person,
+            )
+            votes = _votes_between(await registry.report(), method, base)
+            comparisons[method] = Comparison(
+                method=method,
+                votes=votes,
+                taste_base=fmean(taste(p) for p in shown.get(base, [])),
+                taste_tuned=fmean(taste(p) for p in shown.get(method, [])),
+                training=trained,
+            )
+        await registry.serve(base)
+    return ArmResult(clicks, folder, activity, report, comparisons)
+
+
+def _arm_settings(settings: Settings, folder: Path, steps: int) -> Settings:
+    """The operator's settings, but a database and image store of the arm's own: the demo
+    never writes into the bot's data."""
+    return settings.model_copy(
+        update={
+            "data_dir": folder,
+            "database_url": "",
+            "default_steps": steps,
+            "max_steps": max(steps, settings.max_steps),
+            "banned_words": [],
+        }
+    )
+
+
+def _preference_options(options: LoopOptions, method: Method) -> PreferenceOptions:
+    from engine.train.preference import PreferenceOptions
+
+    return PreferenceOptions(
+        method=method,
+        rank=options.rank,
+        steps=options.train_steps,
+        learning_rate=options.learning_rate,
+        beta=options.beta,
+        batch_size=options.batch_size,
+        seed=options.seed,
+        validate_every=options.train_steps,
+        checkpoint_every=options.train_steps,
+    )
+
+
+async def _export(app: App, folder: Path, method: Method) -> Path:
+    layout = "pairs" if method == "dpo" else "kto"
+    out = folder / "exports" / layout
+    await export_from_database(
+        app.database,
+        FORMATS[layout],
+        out,
+        read_png=app.store.read,
+        # Pseudonyms of simulated people: a fresh key, thrown away with the demo.
+        secret=secrets.token_hex(32),
+    )
+    return out
+
+
+def _votes_between(report: VersionReport, tuned: str, base: str) -> WinRate:
+    for pair in report.pairs:
+        if (pair.first, pair.second) == (tuned, base):
+            return pair.votes
+        if (pair.first, pair.second) == (base, tuned):
+            return pair.votes.reversed()
+    return WinRate(wins=0, losses=0)
+
+
+@dataclass
+class _Community:
+    """People using one pickloop through its job service, one grid at a time."""
+
+    app: App
+    seed: int
+    _rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(f"loop-demo-seeds-{self.seed}")
+
+    async def collect(
+        self, people: Sequence[SimulatedPerson], prompts: Iterator[str], grids_each: int
+    ) -> Activity:
+        activity = Activity()
+        for _ in range(grids_each):
+            for person in people:
+                await self._use(person, next(prompts), activity, {})
+        return activity
+
+    async def compare(
+        self, panel: Sequence[SimulatedPerson], prompts: Iterator[str], grids_each: int
+    ) -> dict[str, list[PILImage.Image]]:
+        """The panel's grids and clicks while two versions serve; returns every grid picture
+        by the version that drew it (what the operator's ``show`` reveals)."""
+        shown: dict[str, list[PILImage.Image]] = {}
+        for _ in range(grids_each):
+            for person in panel:
+                await self._use(person, next(prompts), Activity(), shown)
+        return shown
+
+    async def _use(
+        self,
+        person: SimulatedPerson,
+        prompt: str,
+        activity: Activity,
+        shown: dict[str, list[PILImage.Image]],
+    ) -> None:
+        """One prompt: imagine, judge, and upscale the chosen picture or re-roll (once)."""
+        actor = Actor.local(person.name)
+        seed = self._rng.randrange(2**32)
+        grid = await self._finished(
+            await self.app.service.imagine(actor, f"{prompt} --seed {seed}")
+        )
+        for may_reroll in (True, False):
+            activity.grids += 1
+            pictures = await self._pictures(grid, shown)
+            decision = person.judge(pictures, may_reroll)
+            if isinstance(decision, Upscale):
+                activity.upscales += 1
+                await self._finished(
+                    await self.app.service.upscale(actor, grid.job_id, decision.index)
+                )
+                chosen = grid.images[decision.index - 1]
+                emoji = person.react(pictures[decision.index - 1])
+                if emoji is not None:
+                    activity.reactions += 1
+                    await self.app.service.react(actor, chosen.id, emoji)
+                return
+            assert isinstance(decision, Reroll)
+            activity.rerolls += 1
+            grid = await self._finished(await self.app.service.reroll(actor, grid.job_id))
+
+    async def _finished(self, queued: JobView) -> JobView:
+        status = await self.app.runner.run(queued.job_id)
+        if status is not JobStatus.DONE:
+            view = await self.app.service.show(queued.job_id)
+            raise RuntimeError(f"job {queued.job_id} {status.value}: {view.error}")
+        return await self.app.service.show(queued.job_id, reveal=True)
+
+    @staticmethod
+    async def _pictures(
+        grid: JobView, shown: dict[str, list[PILImage.Image]]
+    ) -> list[PILImage.Image]:
+        pictures = []
+        for image in grid.images:
+            with PILImage.open(image.path) as opened:
+                picture = opened.convert("RGB")
+            pictures.append(picture)
+            shown.setdefault(image.model or "", []).append(picture)
+        return pictures
+
+
+@contextlib.asynccontextmanager
+async def demo_engine(settings: Settings) -> AsyncIterator[Engine]:
+    """One engine for both arms: the model is loaded once."""
+    from engine import LocalEngine
+
+    engine = LocalEngine(settings.model_cache_dir, device=settings.device, dtype=settings.dtype)
+    try:
+        yield engine
+    finally:
+        await engine.close()

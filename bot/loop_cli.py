@@ -1,0 +1,143 @@
+"""``pickloop loop-demo``: the feedback loop, end to end, with simulated people."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from bot.errors import UserError
+
+if TYPE_CHECKING:
+    from bot.loop.demo import LoopResult
+
+
+def loop_demo(
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="A new folder for the demo's databases, exports and adapters "
+            "(default: a new one under PICKLOOP_DATA_DIR/loop-demo/).",
+        ),
+    ] = None,
+    taste: Annotated[
+        str, typer.Option("--taste", help="The simulated people's hidden taste: larger or redder.")
+    ] = "larger",
+    people: Annotated[int, typer.Option("--people", min=1, help="Simulated people.")] = 6,
+    grids: Annotated[
+        int, typer.Option("--grids", min=1, help="Prompts each person imagines for the data.")
+    ] = 15,
+    comparison_grids: Annotated[
+        int,
+        typer.Option(
+            "--comparison-grids", min=1, help="Prompts each person imagines per blind comparison."
+        ),
+    ] = 10,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Denoising steps a grid.")] = 15,
+    train_steps: Annotated[
+        int, typer.Option("--train-steps", min=1, help="Fine-tuning steps per method.")
+    ] = 300,
+    rank: Annotated[int, typer.Option("--rank", min=1, max=256)] = 8,
+    lr: Annotated[float, typer.Option("--lr", min=0.0)] = 1e-3,
+    beta: Annotated[float, typer.Option("--beta", min=0.0)] = 2500.0,
+    batch: Annotated[int, typer.Option("--batch", min=1)] = 8,
+    seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
+    method: Annotated[
+        list[str] | None,
+        typer.Option("--method", help="dpo and/or kto (repeat it); the first one is headlined."),
+    ] = None,
+    control: Annotated[
+        bool, typer.Option("--control/--no-control", help="Also run the random-click control.")
+    ] = True,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object on stdout.")
+    ] = False,
+) -> None:
+    """Simulated people with a hidden taste click grids; their clicks are curated, exported and
+    fine-tuned on (DPO and KTO); the tuned model is served blind against the base; and their
+    new clicks say whether they prefer it. A control whose people click at random must not."""
+    from bot.cli import _fail, _settings, stderr
+
+    settings = _settings()
+    methods = tuple(dict.fromkeys(name.strip().lower() for name in (method or ["kto", "dpo"])))
+    try:
+        # Checked before anything is loaded or written.
+        from bot.loop.options import LoopOptions
+
+        options = LoopOptions(
+            taste=taste,
+            people=people,
+            grids_per_person=grids,
+            comparison_grids_per_person=comparison_grids,
+            steps=steps,
+            train_steps=train_steps,
+            rank=rank,
+            learning_rate=lr,
+            beta=beta,
+            batch_size=batch,
+            seed=seed,
+            methods=methods,  # type: ignore[arg-type]  # checked by LoopOptions
+            control=control,
+        )
+    except UserError as error:
+        _fail(str(error), 2)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = (out or settings.data_dir / "loop-demo" / stamp).resolve()
+    show_stages = not as_json and sys.stderr.isatty()
+
+    def stage(text: str) -> None:
+        if show_stages:
+            stderr.print(f"[bold]loop-demo[/] {text}")
+
+    import asyncio
+
+    from bot.loop.demo import demo_engine, run_loop_demo
+    from engine.chatter import silence_library_progress
+
+    silence_library_progress()
+
+    async def work() -> LoopResult:
+        async with demo_engine(settings) as engine:
+            return await run_loop_demo(options, folder, settings, engine, stage)
+
+    try:
+        result = asyncio.run(work())
+    except UserError as error:
+        _fail(str(error), 2)
+    if as_json:
+        print(json.dumps(result.to_json()))
+        return
+    _print(result)
+
+
+def _print(result: LoopResult) -> None:
+    found = result.to_json()
+    head = result.headline
+    print(f"taste: {found['taste']}; data in {result.main.folder.parent}")
+    print(
+        f"taste score of the pictures: {found['taste_before']:.4f} (base) -> "
+        f"{found['taste_after']:.4f} ({head.method})"
+    )
+    for arm in (result.main, result.control):
+        if arm is None:
+            continue
+        who = "people with the taste" if arm.clicks == "taste" else "people clicking at random"
+        print(
+            f"{arm.clicks} arm ({who} made the data): {arm.activity.grids} grids, "
+            f"{arm.activity.upscales} upscales, {arm.activity.rerolls} re-rolls; "
+            f"{arm.curation.pairs} pairs"
+        )
+        for name, comparison in arm.comparisons.items():
+            low, high = comparison.votes.interval() or (0.0, 1.0)
+            print(
+                f"  {name} over the base: {comparison.votes.rate or 0:.1%} of "
+                f"{comparison.votes.votes} blind votes (95% CI {low:.1%} to {high:.1%}); "
+                f"taste {comparison.taste_base:.4f} -> {comparison.taste_tuned:.4f}; "
+                f"{comparison.training.seconds_per_step:.2f} s a training step"
+            )
+    print(f"{found['minutes']:.1f} minutes")

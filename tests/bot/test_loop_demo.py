@@ -1,0 +1,100 @@
+"""``pickloop loop-demo``: the whole loop, short, on a tiny model, through the real services."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.bot.test_cli import pickloop, produced
+
+REQUIRED = (
+    "taste_before",
+    "taste_after",
+    "win_rate",
+    "win_rate_ci",
+    "control_win_rate",
+    "control_win_rate_ci",
+    "minutes",
+)
+
+
+@pytest.fixture
+def demo_env(tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The operator's own data folder and database, which the demo must leave alone."""
+    data = tmp_path / "data"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PICKLOOP_DATA_DIR", str(data))
+    monkeypatch.setenv("PICKLOOP_DATABASE_URL", f"sqlite+aiosqlite:///{data / 'bot.db'}")
+    monkeypatch.setenv("PICKLOOP_MODEL", str(tiny_model_dir))
+    return data
+
+
+@pytest.mark.slow
+def test_a_short_demo_runs_the_whole_loop_and_counts_every_blind_click(
+    demo_env: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "demo"
+    people, grids, comparison_grids = 2, 3, 2
+
+    found = produced(
+        capsys, "loop-demo", "--out", str(out), "--people", str(people), "--grids", str(grids),
+        "--comparison-grids", str(comparison_grids), "--steps", "2", "--train-steps", "2",
+    )  # fmt: skip
+
+    assert set(REQUIRED) <= set(found)
+    for rate, interval in ((found["win_rate"], found["win_rate_ci"]),
+                           (found["control_win_rate"], found["control_win_rate_ci"])):  # fmt: skip
+        low, high = interval
+        assert 0 <= low <= rate <= high <= 1
+    for name, arm in found["arms"].items():
+        # Every prompt ends in one upscale, some after a re-roll; each U-click beats 3 pictures.
+        assert arm["upscales"] == people * grids, name
+        assert arm["grids"] == arm["upscales"] + arm["rerolls"]
+        assert arm["pairs"] == 3 * arm["upscales"]
+        # The control compares the headline method only.
+        assert set(arm["comparisons"]) == ({"kto", "dpo"} if name == "main" else {"kto"})
+        for method, comparison in arm["comparisons"].items():
+            # Each panel prompt ends in one U-click on a blind grid: one vote.
+            assert comparison["votes"] == people * comparison_grids
+            assert comparison["training"]["steps"] == 2
+            adapter = Path(comparison["training"]["adapter"])
+            assert adapter == out / name / "adapters" / method
+            assert (adapter / "pytorch_lora_weights.safetensors").is_file()
+            assert (adapter / "README.md").is_file()
+        assert (out / name / "exports" / "kto" / "README.md").is_file()
+    assert found["arms"]["main"]["clicks"] == "taste"
+    assert found["arms"]["control"]["clicks"] == "random"
+    # The bot's own database and images were never touched.
+    assert not (demo_env / "bot.db").exists()
+    assert not (demo_env / "images").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (("--taste", "bitter"), "--taste is one of larger, redder"),
+        (("--method", "sgd"), "dpo and kto"),
+        (("--people", "0"), "--people"),
+    ],
+)
+def test_bad_options_are_refused_in_one_line_before_anything_is_written(
+    demo_env: Path, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], reason: str
+) -> None:
+    code, out, err = pickloop(capsys, "loop-demo", *args)
+
+    assert code == 2 and out == "" and reason in err
+    assert not demo_env.exists()
+
+
+def test_a_folder_that_holds_something_is_refused(
+    demo_env: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "notes.txt").write_text("mine")
+
+    code, out, err = pickloop(capsys, "loop-demo", "--out", str(taken))
+
+    assert code == 2 and out == "" and "not empty" in err
+    assert sorted(p.name for p in taken.iterdir()) == ["notes.txt"]
