@@ -41,7 +41,7 @@ def loop_demo(
     steps: Annotated[int, typer.Option("--steps", min=1, help="Denoising steps a grid.")] = 15,
     train_steps: Annotated[
         int, typer.Option("--train-steps", min=1, help="Fine-tuning steps per method.")
-    ] = 300,
+    ] = 250,
     rank: Annotated[int, typer.Option("--rank", min=1, max=256)] = 8,
     lr: Annotated[float, typer.Option("--lr", min=0.0)] = 1e-3,
     beta: Annotated[float, typer.Option("--beta", min=0.0)] = 2500.0,

@@ -8,6 +8,7 @@ before a request holds for all of it.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,7 +42,10 @@ def use_adapter(model: LoadedModel, adapter: str | None) -> None:
         if not (Path(adapter).expanduser() / WEIGHTS).is_file():
             raise EngineError(f"{adapter} is not a LoRA adapter folder (it has no {WEIGHTS})")
         try:
-            with MODULE_CONSTRUCTION:
+            with MODULE_CONSTRUCTION, warnings.catch_warnings():
+                # Keeping several adapters and switching between them is the point here; peft
+                # warns about a second one on the same model all the same.
+                warnings.filterwarnings("ignore", message="Already found a `peft_config`")
                 pipeline.load_lora_weights(str(Path(adapter).expanduser()), adapter_name=name)
         except Exception as error:
             raise EngineError.wrapping(f"cannot load adapter {adapter}", error) from error

@@ -242,7 +242,7 @@ async def _run_arm(
             # On this thread, though it holds up the event loop: no job is running to need it,
             # and torch trains about 1.6 times slower on a CPU from a thread of its own.
             trained = fine_tune(
-                _preference_options(options, method),
+                _preference_options(options, method, report),
                 str(exports[method]),
                 folder / "adapters" / method,
                 settings=arm_settings,
@@ -283,9 +283,16 @@ def _arm_settings(settings: Settings, folder: Path, steps: int) -> Settings:
     )
 
 
-def _preference_options(options: LoopOptions, method: Method) -> PreferenceOptions:
+def _preference_options(
+    options: LoopOptions, method: Method, kept: CurationReport
+) -> PreferenceOptions:
     from engine.train.preference import PreferenceOptions
 
+    # KTO's labels are mostly undesirable (three pictures passed over for each one chosen, and
+    # whole re-rolled grids); weighed alike, they push the adapter away from everything the
+    # model draws, whatever people liked. Weighing them down until both sides count the same,
+    # as the KTO paper advises, leaves what people chose to steer it.
+    balance = kept.positive_labels / max(1, kept.negative_labels)
     return PreferenceOptions(
         method=method,
         rank=options.rank,
@@ -296,6 +303,7 @@ def _preference_options(options: LoopOptions, method: Method) -> PreferenceOptio
         seed=options.seed,
         validate_every=options.train_steps,
         checkpoint_every=options.train_steps,
+        undesirable_weight=min(1.0, balance) if method == "kto" else 1.0,
     )
 
 

@@ -22,7 +22,7 @@ class LoopOptions:
     steps: int = 15
     """Denoising steps of every grid (fewer than the bot's 20, to fit the demo in 20 minutes
     on a 2-core CPU)."""
-    train_steps: int = 300
+    train_steps: int = 250
     rank: int = 8
     learning_rate: float = 1e-3
     beta: float = 2500.0
