@@ -47,15 +47,18 @@ class App:
         return finished
 
 
+def local_engine(settings: Settings) -> LocalEngine:
+    """The in-process engine the settings ask for (device, precision, model cache)."""
+    return LocalEngine(settings.model_cache_dir, device=settings.device, dtype=settings.dtype)
+
+
 @contextlib.asynccontextmanager
 async def open_app(settings: Settings, engine: Engine | None = None) -> AsyncIterator[App]:
     """Open everything a front end needs; an engine passed in is shared and left open."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     database = await open_database(settings.resolved_database_url)
     own_engine = engine is None
-    active_engine: Engine = engine or LocalEngine(
-        settings.model_cache_dir, device=settings.device, dtype=settings.dtype
-    )
+    active_engine: Engine = engine or local_engine(settings)
     store = ImageStore(settings.image_dir.resolve())
     worker_id = new_worker_id()
     service = JobService(database, store, active_engine, settings, worker_id)

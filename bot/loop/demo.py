@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from PIL import Image as PILImage
 
-from bot.app import App, open_app
+from bot.app import App, local_engine, open_app
 from bot.errors import UserError
 from bot.fine_tune import FineTuned, fine_tune
 from bot.loop.options import LoopOptions, Method
@@ -136,22 +136,22 @@ class LoopResult:
         return self.main.comparisons[self.options.methods[0]]
 
     def to_json(self) -> dict[str, Any]:
-        head = self.headline
+        head = self.headline.to_json()
         found: dict[str, Any] = {
             "taste": self.options.taste,
-            "method": head.method,
-            "taste_before": head.taste_base,
-            "taste_after": head.taste_tuned,
-            "win_rate": head.votes.rate,
-            "win_rate_ci": list(head.votes.interval() or (0.0, 1.0)),
+            "method": self.headline.method,
+            "taste_before": head["taste_base"],
+            "taste_after": head["taste_tuned"],
+            "win_rate": head["win_rate"],
+            "win_rate_ci": head["win_rate_ci"],
         }
         if self.control is not None:
-            control = self.control.comparisons[head.method]
+            control = self.control.comparisons[self.headline.method].to_json()
             found |= {
-                "control_taste_before": control.taste_base,
-                "control_taste_after": control.taste_tuned,
-                "control_win_rate": control.votes.rate,
-                "control_win_rate_ci": list(control.votes.interval() or (0.0, 1.0)),
+                "control_taste_before": control["taste_base"],
+                "control_taste_after": control["taste_tuned"],
+                "control_win_rate": control["win_rate"],
+                "control_win_rate_ci": control["win_rate_ci"],
             }
         found["minutes"] = round(self.seconds / 60, 2)
         found["arms"] = {"main": self.main.to_json()}
@@ -416,9 +416,7 @@ class _Community:
 @contextlib.asynccontextmanager
 async def demo_engine(settings: Settings) -> AsyncIterator[Engine]:
     """One engine for both arms: the model is loaded once."""
-    from engine import LocalEngine
-
-    engine = LocalEngine(settings.model_cache_dir, device=settings.device, dtype=settings.dtype)
+    engine = local_engine(settings)
     try:
         yield engine
     finally:
