@@ -100,6 +100,17 @@ class LocalEngine(Engine):
 
         return await self._on_worker(upscale_on_worker)
 
+    async def run_on_engine_thread(self, work: Callable[[], T]) -> T:
+        """Run other torch work of this process (fine-tuning, say) on the engine's thread, in
+        turn with the generations.
+
+        On a CPU, torch runs about half as fast (measured on a 2-core machine) for as long as a
+        second thread of the process has used it: each thread that calls torch keeps a pool of
+        OpenMP threads of its own, and the pools fight over the cores. One thread for all of it
+        keeps every generation and every training step at full speed.
+        """
+        return await self._on_worker(work)
+
     async def close(self) -> None:
         if self._closed:
             return

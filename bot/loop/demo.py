@@ -37,6 +37,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from statistics import fmean
 from typing import TYPE_CHECKING, Any, Literal
@@ -54,7 +55,7 @@ from bot.people import Actor
 from bot.service import model_version_name
 from bot.settings import Settings
 from bot.views import JobView
-from engine import Engine
+from engine import LocalEngine
 from storage.export import FORMATS, export_from_database
 from storage.labels.curate import Curation, CurationReport, curate
 from storage.labels.versions import VersionReport
@@ -181,7 +182,7 @@ async def run_loop_demo(
     options: LoopOptions,
     folder: Path,
     settings: Settings,
-    engine: Engine,
+    engine: LocalEngine,
     stage: Stage = lambda _: None,
 ) -> LoopResult:
     """The whole demonstration, into `folder` (which must not hold an earlier one)."""
@@ -208,7 +209,7 @@ async def _run_arm(
     clicks: Literal["taste", "random"],
     folder: Path,
     settings: Settings,
-    engine: Engine,
+    engine: LocalEngine,
     stage: Stage,
 ) -> ArmResult:
     arm_settings = _arm_settings(settings, folder, options.steps)
@@ -239,14 +240,17 @@ async def _run_arm(
         comparisons: dict[str, Comparison] = {}
         for number, method in enumerate(methods):
             stage(f"{clicks} arm: fine-tuning with {method}")
-            # On this thread, though it holds up the event loop: no job is running to need it,
-            # and torch trains about 1.6 times slower on a CPU from a thread of its own.
-            trained = fine_tune(
-                _preference_options(options, method, report),
-                str(exports[method]),
-                folder / "adapters" / method,
-                settings=arm_settings,
-                progress=False,
+            # On the engine's own thread: torch on a CPU slows down by half for as long as two
+            # threads of a process use it.
+            trained = await engine.run_on_engine_thread(
+                partial(
+                    fine_tune,
+                    _preference_options(options, method, report),
+                    str(exports[method]),
+                    folder / "adapters" / method,
+                    settings=arm_settings,
+                    progress=False,
+                )
             )
             await registry.add(method, arm_settings.model, trained.adapter)
             await registry.serve(method, against=base)
@@ -414,7 +418,7 @@ class _Community:
 
 
 @contextlib.asynccontextmanager
-async def demo_engine(settings: Settings) -> AsyncIterator[Engine]:
+async def demo_engine(settings: Settings) -> AsyncIterator[LocalEngine]:
     """One engine for both arms: the model is loaded once."""
     engine = local_engine(settings)
     try:
