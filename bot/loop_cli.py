@@ -28,7 +28,7 @@ def loop_demo(
     taste: Annotated[
         str, typer.Option("--taste", help="The simulated people's hidden taste: larger or redder.")
     ] = "larger",
-    people: Annotated[int, typer.Option("--people", min=1, help="Simulated people.")] = 6,
+    people: Annotated[int, typer.Option("--people", min=1, help="Simulated people.")] = 8,
     grids: Annotated[
         int, typer.Option("--grids", min=1, help="Prompts each person imagines for the data.")
     ] = 15,
@@ -37,14 +37,14 @@ def loop_demo(
         typer.Option(
             "--comparison-grids", min=1, help="Prompts each person imagines per blind comparison."
         ),
-    ] = 10,
+    ] = 12,
     steps: Annotated[int, typer.Option("--steps", min=1, help="Denoising steps a grid.")] = 15,
     train_steps: Annotated[
         int, typer.Option("--train-steps", min=1, help="Fine-tuning steps per method.")
-    ] = 250,
+    ] = 750,
     rank: Annotated[int, typer.Option("--rank", min=1, max=256)] = 8,
-    lr: Annotated[float, typer.Option("--lr", min=0.0)] = 1e-3,
-    beta: Annotated[float, typer.Option("--beta", min=0.0)] = 2500.0,
+    lr: Annotated[float, typer.Option("--lr", min=0.0)] = 2e-4,
+    beta: Annotated[float, typer.Option("--beta", min=0.0)] = 5000.0,
     batch: Annotated[int, typer.Option("--batch", min=1)] = 8,
     seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
     method: Annotated[

@@ -56,7 +56,7 @@ from bot.service import model_version_name
 from bot.settings import Settings
 from bot.views import JobView
 from engine import LocalEngine
-from storage.export import FORMATS, export_from_database
+from storage.export import FORMATS, ExportError, export_from_database
 from storage.labels.curate import Curation, CurationReport, curate
 from storage.labels.versions import VersionReport
 from storage.labels.winrate import WinRate
@@ -314,14 +314,19 @@ def _preference_options(
 async def _export(app: App, folder: Path, method: Method) -> Path:
     layout = "pairs" if method == "dpo" else "kto"
     out = folder / "exports" / layout
-    await export_from_database(
-        app.database,
-        FORMATS[layout],
-        out,
-        read_png=app.store.read,
-        # Pseudonyms of simulated people: a fresh key, thrown away with the demo.
-        secret=secrets.token_hex(32),
-    )
+    try:
+        await export_from_database(
+            app.database,
+            FORMATS[layout],
+            out,
+            read_png=app.store.read,
+            # Pseudonyms of simulated people: a fresh key, thrown away with the demo.
+            secret=secrets.token_hex(32),
+        )
+    except ExportError as error:
+        # People who never once got what they hoped for leave nothing to learn from (a model
+        # that draws noise, say); the run so far stays in its folder to look at.
+        raise UserError(f"{method} has nothing to train on in {folder}: {error}") from None
     return out
 
 

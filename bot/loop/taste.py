@@ -2,8 +2,10 @@
 
 A taste is measured on the pixels alone, never on the prompt or the model, so whatever a tuned
 model learns from people with that taste shows up in the same number (``taste_before`` and
-``taste_after`` of the loop demo). Each taste is something the embedded model's prompts leave
-open, so a picture can please more or less while still following its prompt.
+``taste_after`` of the loop demo). The toy world's prompts name every thing's size and colour,
+and the embedded model draws much the same picture from every seed of a prompt, so what these
+people reward is a model that draws a little larger (or redder) than its base does for the same
+prompt: the only way a tuned version can win their blind votes.
 """
 
 from __future__ import annotations
@@ -14,27 +16,29 @@ from dataclasses import dataclass
 import numpy as np
 from PIL.Image import Image
 
-# How far (Euclidean, in 0-255 RGB) a pixel must be from the background to belong to a thing:
-# well above the model's speckle, well below any two of the toy world's colours.
-_FOREGROUND_DISTANCE = 60.0
+from engine.toy.judge import SIDE, things
 
 
 def _rgb(picture: Image) -> np.ndarray:
     return np.asarray(picture.convert("RGB"), dtype=np.float64)
 
 
-def _background(pixels: np.ndarray) -> np.ndarray:
-    """The background colour: the median of the border pixels (things rarely cover it all)."""
-    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    median: np.ndarray = np.median(border, axis=0)
-    return median
+# The most of a picture the toy world's things ever cover: two large squares take 38%. A picture
+# whose "things" cover more has lost its background.
+_MOST_COVERED = 0.5
 
 
 def coverage(picture: Image) -> float:
-    """The share of the picture that is not background: how large the things are drawn."""
-    pixels = _rgb(picture)
-    distance = np.sqrt(((pixels - _background(pixels)) ** 2).sum(axis=-1))
-    return float((distance > _FOREGROUND_DISTANCE).mean())
+    """The share of the picture its things cover: how large they are drawn.
+
+    Things are what the toy world's judge sees on the background (connected regions of one
+    palette colour). A tuned model must not please these people by spoiling its pictures, so
+    regions that run into the picture's edge (a frame, a smeared background: no drawn thing
+    touches the edge) and pixels of no palette colour count for nothing, and a picture whose
+    things would cover more than any scene's can scores nothing at all.
+    """
+    covered = sum(blob.area for blob in things(picture) if not blob.touches_edge) / SIDE**2
+    return covered if covered <= _MOST_COVERED else 0.0
 
 
 def redness(picture: Image) -> float:

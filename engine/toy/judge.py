@@ -117,6 +117,12 @@ class Blob:
         return self.bottom - self.top
 
     @property
+    def touches_edge(self) -> bool:
+        """Whether it runs into the picture's edge, which no drawn thing does: the renderer
+        keeps every thing 2 pixels off it."""
+        return self.top == 0 or self.left == 0 or self.bottom == SIDE or self.right == SIDE
+
+    @property
     def centre(self) -> tuple[float, float]:
         """(x, y) of the bounding box's centre."""
         return (self.left + self.right) / 2, (self.top + self.bottom) / 2
@@ -230,8 +236,7 @@ def judge(image: Image.Image, scene: Scene) -> Verdict:
     """Measure `image` and say, for the scene's background and each thing, whether it matches."""
     pixels = _pixels(image)
     background, background_rgb = _background(pixels)
-    labels = _colour_labels(pixels, background, background_rgb)
-    blobs = _blobs(labels)
+    blobs = _blobs(_colour_labels(pixels, background, background_rgb))
     chosen: dict[int, Blob] = {}
     for colour in {thing.colour for thing in scene.things}:
         expected = [i for i, thing in enumerate(scene.things) if thing.colour == colour]
@@ -245,6 +250,14 @@ def judge(image: Image.Image, scene: Scene) -> Verdict:
             ThingVerdict(thing=thing, blob=chosen.get(i)) for i, thing in enumerate(scene.things)
         ),
     )
+
+
+def things(image: Image.Image) -> list[Blob]:
+    """What the picture shows on its background, as the judge sees it: one blob per connected
+    region of a palette colour, specks left out. Measured at 64x64, like every verdict."""
+    pixels = _pixels(image)
+    background, background_rgb = _background(pixels)
+    return _blobs(_colour_labels(pixels, background, background_rgb))
 
 
 def _larger_first(blob: Blob) -> int:

@@ -37,9 +37,11 @@ def test_a_short_demo_runs_the_whole_loop_and_counts_every_blind_click(
     out = tmp_path / "demo"
     people, grids, comparison_grids = 2, 3, 2
 
+    # The tiny model draws noise: some of it reddish, none of it a thing on a background.
     found = produced(
         capsys, "loop-demo", "--out", str(out), "--people", str(people), "--grids", str(grids),
         "--comparison-grids", str(comparison_grids), "--steps", "2", "--train-steps", "2",
+        "--taste", "redder",
     )  # fmt: skip
 
     assert set(REQUIRED) <= set(found)
@@ -100,3 +102,22 @@ def test_a_folder_that_holds_something_is_refused(
 
     assert code == 2 and out == "" and "not empty" in err
     assert sorted(p.name for p in taken.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.slow
+def test_people_who_never_get_what_they_like_leave_nothing_to_train_on_and_are_told_so(
+    demo_env: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The tiny model's noise holds no thing to be large: every upscale ends in a 👎, so no
+    picture is preferred to another and there are no pairs for DPO."""
+    out = tmp_path / "demo"
+
+    code, stdout, err = pickloop(
+        capsys, "loop-demo", "--out", str(out), "--people", "1", "--grids", "2",
+        "--steps", "2", "--train-steps", "2", "--method", "dpo", "--json",
+    )  # fmt: skip
+
+    assert code == 2 and stdout == ""
+    assert "dpo has nothing to train on" in err and str(out / "main") in err
+    # What the people did is kept to look at.
+    assert (out / "main" / "pickloop.db").is_file()

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from bot.loop.people import Reroll, SimulatedPerson, Upscale
 from bot.loop.taste import TASTES, coverage, redness
 from engine.toy.render import render
-from engine.toy.scene import Scene, Thing
+from engine.toy.scene import COLOURS, Scene, Thing
 
 
 def picture(colour: str = "red", size: str = "small", background: str = "blue") -> Image.Image:
@@ -26,6 +26,20 @@ def test_coverage_is_the_share_of_the_picture_a_thing_covers() -> None:
     # The renderer's squares are 16 and 28 pixels across in a 64-pixel picture.
     assert small == pytest.approx(16 * 16 / 64**2, rel=0.25)
     assert large == pytest.approx(28 * 28 / 64**2, rel=0.25)
+
+
+def test_a_spoiled_picture_is_not_a_larger_one() -> None:
+    """A tuned model must not please people who like things large by spoiling its pictures."""
+    clean = picture(size="small")
+    framed = clean.copy()
+    ImageDraw.Draw(framed).rectangle((0, 0, 63, 63), outline=(255, 255, 255), width=4)
+    smeared = clean.copy()
+    ImageDraw.Draw(smeared).rectangle((0, 48, 63, 63), fill=COLOURS["yellow"])
+
+    # The frame becomes the background, the old background a thing bigger than any scene has.
+    assert coverage(framed) == 0
+    # A band of colour running into the edge is no thing; the square still counts.
+    assert coverage(smeared) == pytest.approx(coverage(clean))
 
 
 def test_redness_rises_with_red_and_ignores_other_colours() -> None:
