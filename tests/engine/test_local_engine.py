@@ -90,6 +90,26 @@ async def test_requests_made_together_are_all_served(
     assert [len(batches[0]), len(batches[1]), batches[2]] == [1, 2, 4]
 
 
+async def test_other_torch_work_runs_on_the_engine_thread_between_generations(
+    local_engine: LocalEngine, request_for: RequestFactory
+) -> None:
+    """Fine-tuning beside generations must share their thread: torch on a CPU runs at half
+    speed while two threads of a process use it."""
+
+    def where() -> tuple[int, str]:
+        return threading.get_ident(), threading.current_thread().name
+
+    first, images, second = await asyncio.gather(
+        local_engine.run_on_engine_thread(where),
+        local_engine.generate(request_for(seeds=(1,))),
+        local_engine.run_on_engine_thread(where),
+    )
+
+    assert len(images) == 1
+    assert first == second and first[0] != threading.get_ident()
+    assert first[1].startswith("pickloop-engine-cpu")
+
+
 async def test_a_closed_engine_refuses_work(tmp_path: Path) -> None:
     engine = LocalEngine(tmp_path, device="cpu")
 
