@@ -234,9 +234,7 @@ def score(verdicts: Iterable[Verdict]) -> Accuracy:
 
 def judge(image: Image.Image, scene: Scene) -> Verdict:
     """Measure `image` and say, for the scene's background and each thing, whether it matches."""
-    pixels = _pixels(image)
-    background, background_rgb = _background(pixels)
-    blobs = _blobs(_colour_labels(pixels, background, background_rgb))
+    background, blobs = _seen(image)
     chosen: dict[int, Blob] = {}
     for colour in {thing.colour for thing in scene.things}:
         expected = [i for i, thing in enumerate(scene.things) if thing.colour == colour]
@@ -245,7 +243,7 @@ def judge(image: Image.Image, scene: Scene) -> Verdict:
         chosen.update(_match(expected, found, scene.things))
     return Verdict(
         scene=scene,
-        background=_NAMES[background],
+        background=background,
         things=tuple(
             ThingVerdict(thing=thing, blob=chosen.get(i)) for i, thing in enumerate(scene.things)
         ),
@@ -255,9 +253,14 @@ def judge(image: Image.Image, scene: Scene) -> Verdict:
 def things(image: Image.Image) -> list[Blob]:
     """What the picture shows on its background, as the judge sees it: one blob per connected
     region of a palette colour, specks left out. Measured at 64x64, like every verdict."""
+    return _seen(image)[1]
+
+
+def _seen(image: Image.Image) -> tuple[str, list[Blob]]:
+    """The picture's background colour and the blobs on it."""
     pixels = _pixels(image)
     background, background_rgb = _background(pixels)
-    return _blobs(_colour_labels(pixels, background, background_rgb))
+    return _NAMES[background], _blobs(_colour_labels(pixels, background, background_rgb))
 
 
 def _larger_first(blob: Blob) -> int:
