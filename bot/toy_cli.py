@@ -141,8 +141,27 @@ def train(
         Path, typer.Option("--work", help="Checkpoints; run again with the same one to resume.")
     ] = Path("pickloop-data/toy-training"),
     pictures: Annotated[int, typer.Option("--pictures", min=16)] = 24_000,
-    vae_steps: Annotated[int, typer.Option("--vae-steps", min=1)] = 2000,
+    vae_steps: Annotated[
+        int, typer.Option("--vae-steps", min=0, help="0 keeps the --start-from model's VAE.")
+    ] = 2000,
     diffusion_steps: Annotated[int, typer.Option("--diffusion-steps", min=1)] = 4000,
+    learning_rate: Annotated[
+        float, typer.Option("--learning-rate", min=1e-7, help="Peak rate of the UNet's stage.")
+    ] = 5e-4,
+    partial_captions: Annotated[
+        float,
+        typer.Option(
+            "--partial-captions",
+            min=0.0,
+            max=1.0,
+            help="Share of captions that leave some attributes unsaid, so that a grid of such "
+            "a prompt shows different pictures.",
+        ),
+    ] = 0.4,
+    start_from: Annotated[
+        Path | None,
+        typer.Option("--start-from", help="A toy model folder to go on training from."),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
     threads: Annotated[
         int | None, typer.Option("--threads", min=1, help="CPU threads; default: all cores.")
@@ -159,29 +178,51 @@ def train(
     """Train the toy model on rendered scenes and save it as a diffusers pipeline folder."""
     import torch
 
+    from bot.cli import _fail
     from engine.toy.captions import vocabulary
+    from engine.toy.card import read_card_facts
     from engine.toy.render import render
     from engine.toy.train import TrainSettings, train_toy_model
     from engine.toy.world import training_scenes
 
+    if vae_steps == 0 and start_from is None:
+        _fail("--vae-steps 0 keeps a trained VAE: name its model with --start-from", 2)
     if threads is not None:
         torch.set_num_threads(threads)
-    scenes = list(training_scenes(seed, pictures))
+    scenes = list(training_scenes(seed, pictures, partial=partial_captions))
     data = [(render(scene), text) for scene, text in scenes]
-    settings = TrainSettings(seed=seed, vae_steps=vae_steps, diffusion_steps=diffusion_steps)
+    settings = TrainSettings(
+        seed=seed,
+        vae_steps=vae_steps,
+        diffusion_steps=diffusion_steps,
+        diffusion_learning_rate=learning_rate,
+        partial_captions=partial_captions,
+    )
+    command = (
+        f"pickloop toy train --pictures {pictures} --vae-steps {vae_steps} "
+        f"--diffusion-steps {diffusion_steps} --learning-rate {learning_rate:g} "
+        f"--partial-captions {partial_captions:g} --seed {seed}"
+    )
     about: dict[str, object] = {
         "two_thing_share": sum(len(scene.things) == 2 for scene, _ in scenes) / len(scenes),
-        "command": f"pickloop toy train --pictures {pictures} --vae-steps {vae_steps} "
-        f"--diffusion-steps {diffusion_steps} --seed {seed}",
+        "command": command + (" --start-from FOLDER" if start_from else ""),
         "machine": _machine(torch.get_num_threads()),
     }
+    if start_from is not None:
+        # The card tells how the model it went on from was made, too.
+        about["started_from"] = read_card_facts(start_from).get("recipe", {})
     try:
         folder = train_toy_model(
-            data, vocabulary(), work, out, settings=settings, about=about, train=not export_now
+            data,
+            vocabulary(),
+            work,
+            out,
+            settings=settings,
+            about=about,
+            train=not export_now,
+            start_from=start_from,
         )
     except (RuntimeError, ValueError) as error:
-        from bot.cli import _fail
-
         _fail(str(error), 2)
     print(f"{'exported' if export_now else 'trained'}: {folder}")
 

@@ -170,12 +170,16 @@ class LoopResult:
 _PROMPT_SEEDS = 1_000_003
 
 
-def prompts(seed: int) -> Iterator[str]:
-    """Toy-world captions, endlessly: what the embedded model knows how to draw."""
+def prompts(seed: int, leave_out: str) -> Iterator[str]:
+    """Toy-world captions that never name `leave_out` (an open attribute of the toy
+    captions), endlessly: what people who leave that to the model would ask for."""
+    from engine.toy.captions import caption, phrasing_count
     from engine.toy.world import training_scenes
 
-    for _, caption in training_scenes(_PROMPT_SEEDS + seed):
-        yield caption
+    phrasings = random.Random(f"loop-demo-phrasings-{seed}")
+    for scene, _ in training_scenes(_PROMPT_SEEDS + seed):
+        phrasing = phrasings.randrange(phrasing_count(len(scene.things)))
+        yield caption(scene, phrasing, (leave_out,))
 
 
 async def run_loop_demo(
@@ -228,7 +232,7 @@ async def _run_arm(
         community = _Community(app, options.seed)
         stage(f"{clicks} arm: people make and judge grids")
         activity = await community.collect(
-            collectors, prompts(options.seed), options.grids_per_person
+            collectors, prompts(options.seed, taste.leaves_open), options.grids_per_person
         )
         stage(f"{clicks} arm: curating and exporting")
         report = await curate(app.database, Curation())
@@ -258,7 +262,7 @@ async def _run_arm(
             # Fresh prompts for every comparison: the taste must carry over to new prompts.
             shown = await community.compare(
                 panel,
-                prompts(options.seed + 1000 * (number + 1)),
+                prompts(options.seed + 1000 * (number + 1), taste.leaves_open),
                 options.comparison_grids_per_person,
             )
             votes = _votes_between(await registry.report(), method, base)

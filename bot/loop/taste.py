@@ -2,10 +2,11 @@
 
 A taste is measured on the pixels alone, never on the prompt or the model, so whatever a tuned
 model learns from people with that taste shows up in the same number (``taste_before`` and
-``taste_after`` of the loop demo). The toy world's prompts name every thing's size and colour,
-and the embedded model draws much the same picture from every seed of a prompt, so what these
-people reward is a model that draws a little larger (or redder) than its base does for the same
-prompt: the only way a tuned version can win their blind votes.
+``taste_after`` of the loop demo). Each taste is about one attribute its people leave unsaid in
+their prompts (:attr:`Taste.leaves_open`): asked for "a circle on a blue background", the
+embedded model draws it small in some seeds and large in others, and people who like large
+things upscale the large ones. A model that learned from them draws large more often when the
+prompt does not say, which is what wins their blind votes.
 """
 
 from __future__ import annotations
@@ -52,10 +53,11 @@ def redness(picture: Image) -> float:
 class Taste:
     name: str
     measure: Callable[[Image], float]
+    leaves_open: str
+    """The attribute these people never name in a prompt (one of the toy captions'
+    ``OPEN_ATTRIBUTES``): what they leave to the model, and judge it by."""
     # A difference of this much between two pictures makes the better one e times as likely
-    # to be chosen: the people's noise, in the taste's own units. The embedded model draws
-    # much the same picture from every seed of a prompt (a grid's pictures differ by a few
-    # pixels), so people who are to tell its pictures apart must be this discerning.
+    # to be chosen: the people's noise, in the taste's own units.
     noise: float
     # Below this, a grid's best picture is a disappointment more often than not (a re-roll,
     # or a 👎 on the picture they upscaled all the same).
@@ -74,7 +76,9 @@ TASTES: dict[str, Taste] = {
         Taste(
             name="larger",
             measure=coverage,
-            noise=0.002,
+            leaves_open="size",
+            # One thing covers about 4% of the picture drawn small, 13% drawn large.
+            noise=0.02,
             reroll_below=0.07,
             love_above=0.15,
             description="prefers the things drawn larger (share of the picture)",
@@ -82,7 +86,9 @@ TASTES: dict[str, Taste] = {
         Taste(
             name="redder",
             measure=redness,
-            noise=0.002,
+            leaves_open="colour",
+            # A large red thing adds about 0.13, a large orange one 0.05.
+            noise=0.02,
             reroll_below=0.005,
             love_above=0.05,
             description="prefers redder pictures (red above green and blue)",

@@ -18,6 +18,12 @@ Two things, three phrasings (:data:`TWO_THING_PHRASINGS`)::
     2  a picture of a small red circle on the left and a large green star on the right on a
        white background
 
+**Partial captions** leave some attributes unsaid (``caption(scene, k, leave_out={"size"})``:
+"a red circle in the top left on a blue background"): any of :data:`OPEN_ATTRIBUTES` (every
+thing's size, colour or position, or the background). Such a caption fits many scenes, so a
+model trained on some of them learns to draw any of those scenes for it, and a grid of four
+seeds shows four different pictures. ``parse`` reads full captions only.
+
 Positions read "in the centre", "on the left"/"on the right", "at the top"/"at the bottom" and
 "in the top left" (any corner); phrasing 2 of one thing says "at the ..." for every position.
 ``parse`` is a little kinder than ``caption`` is strict: it ignores case, extra spaces and a
@@ -28,10 +34,13 @@ position; anything else is refused with ValueError.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from engine.toy.scene import COLOURS, POSITIONS, SHAPES, SIZES, Scene, Thing
 
 ONE_THING_PHRASINGS = 4
+OPEN_ATTRIBUTES = ("size", "colour", "position", "background")
+"""What a partial caption may leave unsaid."""
 TWO_THING_PHRASINGS = 3
 
 _WORDS = ("a", "an", "of", "picture", "background", "with", "and", "in", "on", "at", "the")
@@ -60,36 +69,51 @@ def _where(position: str) -> str:
     return f"in the {position}"
 
 
-def _thing(thing: Thing) -> str:
-    """ "a small red circle in the top left" """
-    return f"a {thing.size} {thing.colour} {thing.shape} {_where(thing.position)}"
+def _thing(thing: Thing, leave_out: frozenset[str]) -> str:
+    """ "a small red circle in the top left", without the attributes left out"""
+    words = [getattr(thing, name) for name in ("size", "colour") if name not in leave_out]
+    words.append(thing.shape)
+    where = "" if "position" in leave_out else f" {_where(thing.position)}"
+    return f"{_article(words[0])} {' '.join(words)}{where}"
 
 
-def caption(scene: Scene, phrasing: int) -> str:
+def _without_article(phrase: str) -> str:
+    return phrase.split(" ", 1)[1]
+
+
+def caption(scene: Scene, phrasing: int, leave_out: Collection[str] = ()) -> str:
     """The caption of a scene in one of its phrasings, ``0 <= phrasing <
-    phrasing_count(len(scene.things))``."""
+    phrasing_count(len(scene.things))``, saying nothing of the attributes in `leave_out`
+    (any of :data:`OPEN_ATTRIBUTES`)."""
     if not 0 <= phrasing < phrasing_count(len(scene.things)):
         raise ValueError(f"no phrasing {phrasing} for {len(scene.things)} thing(s)")
+    unknown = set(leave_out) - set(OPEN_ATTRIBUTES)
+    if unknown:
+        raise ValueError(f"only {', '.join(OPEN_ATTRIBUTES)} can be left out, not {unknown}")
+    left_out = frozenset(leave_out)
     background = scene.background
-    on_background = f"on {_article(background)} {background} background"
+    said = "background" not in left_out
+    on_background = f" on {_article(background)} {background} background" if said else ""
     if len(scene.things) == 1:
         (thing,) = scene.things
+        one = _thing(thing, left_out)
         if phrasing == 0:
-            return f"{_thing(thing)} {on_background}"
+            return f"{one}{on_background}"
         if phrasing == 1:
-            return f"{background} background, {_thing(thing)[2:]}"
+            return f"{background} background, {_without_article(one)}" if said else one
         if phrasing == 2:
-            return (
-                f"{_article(thing.colour)} {thing.colour} {thing.shape}, {thing.size}, "
-                f"at the {thing.position} {on_background}"
-            )
-        return f"a picture of {_thing(thing)}, {background} background"
-    both = " and ".join(_thing(thing) for thing in scene.things)
+            colour = "" if "colour" in left_out else f" {thing.colour}"
+            named = f"{_article((colour or thing.shape).strip())}{colour} {thing.shape}"
+            size = "" if "size" in left_out else f", {thing.size},"
+            where = "" if "position" in left_out else f" at the {thing.position}"
+            return f"{named}{size}{where}{on_background}".removesuffix(",")
+        return f"a picture of {one}" + (f", {background} background" if said else "")
+    both = " and ".join(_thing(thing, left_out) for thing in scene.things)
     if phrasing == 0:
-        return f"{both}, {background} background"
+        return f"{both}, {background} background" if said else both
     if phrasing == 1:
-        return f"{background} background with {both}"
-    return f"a picture of {both} {on_background}"
+        return f"{background} background with {both}" if said else both
+    return f"a picture of {both}{on_background}"
 
 
 def _choice(words: tuple[str, ...] | list[str]) -> str:

@@ -78,10 +78,13 @@ diffusers' training scripts (`AutoTokenizer` reads `tokenizer/`, `DDPMScheduler`
 
 **What it draws.** One or two things on a plain background, 64x64 pixels. Colours: {colours}
 (for the things and the background, never the same for a thing and its background). Shapes:
-{shapes}. Sizes: {sizes}. Positions: {positions}. Captions name every attribute, for example
+{shapes}. Sizes: {sizes}. Positions: {positions}. Captions name the attributes, for example
 "a small red circle in the top left on a blue background" or "blue background, small red circle
-in the top left"; words outside that vocabulary mean nothing to it. Some colour, shape and
-background combinations were held out of training; the evaluation below uses only those.
+in the top left"; words outside that vocabulary mean nothing to it. A caption may leave the
+sizes, colours, positions or background unsaid ("a circle on a blue background"): the model
+then chooses them, differently from seed to seed, so the four pictures of a grid differ. Some
+colour, shape and background combinations were held out of training; the evaluation below uses
+only those.
 """
 
 _NOT_EVALUATED = """## Evaluation
@@ -109,30 +112,37 @@ def _mix(two_thing_share: float) -> str:
 
 def _recipe(recipe: Mapping[str, Any]) -> str:
     settings = recipe["settings"]
+    earlier: Mapping[str, Any] = recipe.get("started_from") or {}
     architecture = settings["architecture"]
     counts = recipe.get("parameters", {})
     snr = settings["snr_gamma"]
+    partial = settings.get("partial_captions", 0.0)
     lines = [
         "## Training",
         "",
         f"Made with `{recipe.get('command', 'pickloop toy train')}` in "
-        f"{_duration(recipe.get('seconds'))} on {recipe.get('machine', 'an unrecorded machine')}.",
+        f"{_duration(recipe.get('seconds'))} on {recipe.get('machine', 'an unrecorded machine')}"
+        + (
+            f", going on from a model (FOLDER) made with `{earlier.get('command')}` in "
+            f"{_duration(earlier.get('seconds'))}."
+            if earlier
+            else "."
+        ),
         "",
         f"- **Data**: {recipe['pictures']:,} rendered pictures and their captions "
-        f"(seed {settings['seed']}); {_mix(recipe.get('two_thing_share', 0.3))}.",
-        f"- **VAE** ({_count(counts.get('vae'))} parameters, channels "
-        f"{_widths(architecture['vae_channels'])}, 4x down-sampling to 4x16x16 latents): "
-        f"{settings['vae_steps']:,} steps at batch {settings['vae_batch']}, AdamW at "
-        f"{settings['vae_learning_rate']:g}, L1 reconstruction plus KL at "
-        f"{settings['kl_weight']:g}. The latents are scaled to unit variance.",
+        f"(seed {settings['seed']}); {_mix(recipe.get('two_thing_share', 0.3))}"
+        + (f"; {partial:.0%} of the captions leave some attributes unsaid." if partial else "."),
+        _vae_line(recipe, earlier),
         f"- **Text encoder** ({_count(counts.get('text_encoder'))} parameters): a CLIPTextModel "
         f"of {architecture['text_layers']} layers of width {architecture['text_width']}, and a "
-        "word-level CLIP tokenizer made locally (one token per caption word), trained from "
-        "scratch together with the UNet.",
+        "word-level CLIP tokenizer made locally (one token per caption word), trained "
+        + ("" if earlier else "from scratch ")
+        + "together with the UNet.",
         f"- **UNet** ({_count(counts.get('unet'))} parameters, channels "
         f"{_widths(architecture['unet_channels'])}, cross-attention to the caption at every "
-        f"level): {_diffusion_steps(recipe)} at batch {settings['diffusion_batch']}, "
-        f"AdamW at {settings['diffusion_learning_rate']:g} (warm-up "
+        f"level): {_diffusion_steps(recipe)} at batch {settings['diffusion_batch']}"
+        + (f" (after the earlier model's {_diffusion_steps(earlier)})" if earlier else "")
+        + f", AdamW at {settings['diffusion_learning_rate']:g} (warm-up "
         f"{settings['warmup_steps']} steps, cosine decay), v-prediction on Stable Diffusion's "
         "noise schedule rescaled to zero terminal SNR, "
         + (f"min-SNR weighting (gamma {snr:g}), " if snr is not None else "")
@@ -144,6 +154,21 @@ def _recipe(recipe: Mapping[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _vae_line(recipe: Mapping[str, Any], earlier: Mapping[str, Any]) -> str:
+    """The VAE's part of the recipe: this run's, or the earlier model's when it was kept."""
+    kept = bool(earlier) and recipe["settings"]["vae_steps"] == 0
+    settings = earlier["settings"] if kept else recipe["settings"]
+    counts = recipe.get("parameters", {})
+    return (
+        f"- **VAE** ({_count(counts.get('vae'))} parameters, channels "
+        f"{_widths(settings['architecture']['vae_channels'])}, 4x down-sampling to 4x16x16 "
+        f"latents): {settings['vae_steps']:,} steps at batch {settings['vae_batch']}"
+        + (" (the earlier model's, kept as it was)" if kept else "")
+        + f", AdamW at {settings['vae_learning_rate']:g}, L1 reconstruction plus KL at "
+        f"{settings['kl_weight']:g}. The latents are scaled to unit variance."
+    )
 
 
 def _evaluation(evaluation: Mapping[str, Any]) -> str:

@@ -61,6 +61,9 @@ class TrainSettings:
     diffusion_learning_rate: float = 5e-4
     warmup_steps: int = 100
     caption_dropout: float = 0.1
+    partial_captions: float = 0.0
+    """The share of the data's captions that leave attributes unsaid (recorded, for the card:
+    the captions come with the data)."""
     # Min-SNR loss weighting (Hang et al. 2023); None weighs every timestep alike. Off by
     # default: with v-prediction it weighs the picture's error at the noisiest timesteps by
     # their SNR, near zero there, which are the timesteps where only the caption can tell what
@@ -199,6 +202,7 @@ class ToyTrainer:
         vocabulary: Sequence[str],
         work_dir: Path,
         settings: TrainSettings | None = None,
+        start_from: Path | None = None,
     ) -> None:
         self.settings = settings or TrainSettings()
         self.vocabulary = list(vocabulary)
@@ -207,6 +211,11 @@ class ToyTrainer:
         self.components: ToyComponents = toy_components(
             self.vocabulary, self.settings.seed, self.settings.architecture
         )
+        # A model to go on from: its weights replace the fresh ones, and when its VAE is not
+        # trained further, its latents keep the scale its UNet learned on.
+        self.kept_scaling: float | None = None
+        if start_from is not None:
+            self._start_from(start_from)
         self.scheduler = self.components.training_scheduler()
         max_length = self.settings.architecture.max_length
         self.token_ids = _tokens(self.components.tokenizer, data.captions, max_length)
@@ -228,6 +237,27 @@ class ToyTrainer:
         self.seconds = 0.0
         if (work_dir / CHECKPOINT).is_file():
             self._load_checkpoint()
+
+    def _start_from(self, folder: Path) -> None:
+        components = self.components
+        try:
+            tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer")
+            parts = {
+                "vae": AutoencoderKL.from_pretrained(folder / "vae"),
+                "unet": UNet2DConditionModel.from_pretrained(folder / "unet"),
+                "text_encoder": CLIPTextModel.from_pretrained(folder / "text_encoder"),
+            }
+        except OSError as error:
+            raise ValueError(f"{folder} is not a toy model folder: {error}") from None
+        if tokenizer.get_vocab() != components.tokenizer.get_vocab():
+            raise ValueError(f"{folder} was trained on other caption words")
+        for name, loaded in parts.items():
+            try:
+                getattr(components, name).load_state_dict(loaded.state_dict())
+            except RuntimeError:
+                raise ValueError(f"{folder}'s {name} has another architecture") from None
+        if self.settings.vae_steps == 0:
+            self.kept_scaling = float(parts["vae"].config.scaling_factor)
 
     def _diffusion_modules(self) -> list[torch.nn.Module]:
         return [self.components.unet, self.components.text_encoder]
@@ -316,7 +346,7 @@ class ToyTrainer:
             for start in range(0, len(self.data), batch)
         ]
         latents = torch.cat(chunks)
-        scaling_factor = float(1 / latents.std())
+        scaling_factor = self.kept_scaling or float(1 / latents.std())
         _save_atomically(
             {"latents": latents, "scaling_factor": scaling_factor}, self.work_dir / LATENTS
         )
@@ -455,12 +485,13 @@ def train_toy_model(
     progress: bool = True,
     about: Mapping[str, object] | None = None,
     train: bool = True,
+    start_from: Path | None = None,
 ) -> Path:
     """Train (or go on training) in `work_dir` and save the model into `output`; with `train`
     False, save the model as the checkpoint has it, without training further."""
     settings = settings or TrainSettings()
     data = ToyData.from_pairs(pairs, settings.architecture.resolution)
-    trainer = ToyTrainer(data, vocabulary, work_dir, settings)
+    trainer = ToyTrainer(data, vocabulary, work_dir, settings, start_from)
     if train:
         trainer.run(progress=progress)
     return trainer.export(output, about=about)

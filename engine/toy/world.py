@@ -28,7 +28,7 @@ import itertools
 import random
 from collections.abc import Iterator
 
-from engine.toy.captions import caption, phrasing_count
+from engine.toy.captions import OPEN_ATTRIBUTES, caption, phrasing_count
 from engine.toy.render import drawable
 from engine.toy.scene import COLOURS, POSITIONS, SHAPES, SIZES, Scene, Thing
 
@@ -135,8 +135,18 @@ def _two(rng: random.Random, first: Thing, second: Thing, background: str) -> Sc
     return Scene(background, tuple(things))
 
 
-def _captioned(rng: random.Random, scene: Scene) -> tuple[Scene, str]:
-    return scene, caption(scene, rng.randrange(phrasing_count(len(scene.things))))
+def _captioned(
+    rng: random.Random, scene: Scene, leave_out: frozenset[str] = frozenset()
+) -> tuple[Scene, str]:
+    return scene, caption(scene, rng.randrange(phrasing_count(len(scene.things))), leave_out)
+
+
+def unsaid(rng: random.Random) -> frozenset[str]:
+    """What a partial caption leaves out: each open attribute with even odds, at least one."""
+    while True:
+        left_out = frozenset(name for name in OPEN_ATTRIBUTES if rng.random() < 0.5)
+        if left_out:
+            return left_out
 
 
 def _training_scene(rng: random.Random) -> Scene:
@@ -148,15 +158,23 @@ def _training_scene(rng: random.Random) -> Scene:
     return _two(rng, first, second, background)
 
 
-def training_scenes(seed: int, n: int | None = None) -> Iterator[tuple[Scene, str]]:
+def training_scenes(
+    seed: int, n: int | None = None, partial: float = 0.0
+) -> Iterator[tuple[Scene, str]]:
     """Random training scenes with a caption each: ``n`` of them, or endlessly for None.
 
     Never a held-out scene; one thing 70% of the time, two 30%; the same seed, the same stream.
+    A share `partial` of the captions leave some attributes unsaid (:func:`unsaid`); they are
+    drawn apart from the scenes, so the scenes and phrasings of a seed are the same whatever
+    the share.
     """
     rng = random.Random(f"toy-train-{seed}")
+    partial_rng = random.Random(f"toy-partial-{seed}")
     count = itertools.count() if n is None else range(n)
     for _ in count:
-        yield _captioned(rng, _training_scene(rng))
+        scene = _training_scene(rng)
+        leave_out = unsaid(partial_rng) if partial_rng.random() < partial else frozenset()
+        yield _captioned(rng, scene, leave_out)
 
 
 def _held_out_triples() -> list[Triple]:

@@ -122,7 +122,7 @@ def test_a_run_cut_off_can_be_exported_as_its_checkpoint_has_it(
 
     work, out = tmp_path / "work", tmp_path / "early"
     command = ("toy", "train", "--out", str(out), "--work", str(work), "--pictures", "32",
-               "--vae-steps", "2", "--diffusion-steps", "5")  # fmt: skip
+               "--vae-steps", "2", "--diffusion-steps", "5", "--partial-captions", "0")  # fmt: skip
     code, _, err = pickloop(capsys, *command, "--export-now")
     assert code == 2 and "before the VAE stage has ended" in err and not out.exists()
 
@@ -136,3 +136,39 @@ def test_a_run_cut_off_can_be_exported_as_its_checkpoint_has_it(
     assert f"exported: {out}" in stdout
     assert "2 of 5 planned steps" in (out / "README.md").read_text()
     assert load_model(str(out), "cpu", torch.float32).info.native_width == 64
+
+
+def test_training_goes_on_from_a_toy_model_with_its_vae_and_says_so_on_its_card(
+    toy_env: None, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    common = ("--pictures", "32", "--diffusion-steps", "2")
+    code, _, err = pickloop(
+        capsys, "toy", "train", "--out", str(first), "--work", str(tmp_path / "w1"),
+        "--vae-steps", "2", *common,
+    )  # fmt: skip
+    assert code == 0, err
+
+    code, _, err = pickloop(
+        capsys, "toy", "train", "--out", str(second), "--work", str(tmp_path / "w2"),
+        "--vae-steps", "0", "--start-from", str(first), "--partial-captions", "0.5", *common,
+    )  # fmt: skip
+
+    assert code == 0, err
+    vae = "vae/diffusion_pytorch_model.safetensors"
+    assert (first / vae).read_bytes() == (second / vae).read_bytes()
+    card = (second / "README.md").read_text()
+    assert "going on from a model (FOLDER) made with `pickloop toy train" in card
+    assert "50% of the captions leave some attributes unsaid" in card
+    assert "(the earlier model's, kept as it was)" in card
+
+
+def test_a_vae_is_only_kept_from_a_model_to_start_from(
+    toy_env: None, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, err = pickloop(
+        capsys, "toy", "train", "--out", str(tmp_path / "m"), "--vae-steps", "0"
+    )
+
+    assert code == 2 and out == "" and "--start-from" in err
+    assert not (tmp_path / "m").exists()

@@ -16,7 +16,8 @@ from PIL import Image
 
 from engine import EMBEDDED_MODEL, RANDOM_MODEL, LocalEngine
 from engine.embedded import SHIPPED_FOLDER
-from engine.toy.judge import Accuracy, judge, score
+from engine.toy.captions import caption as caption_of
+from engine.toy.judge import Accuracy, judge, score, things
 from engine.toy.model import check_pipeline_folder
 from engine.toy.scene import Scene
 from engine.toy.world import evaluation_scenes
@@ -101,6 +102,26 @@ async def test_it_draws_the_colours_it_is_asked_for(engine: LocalEngine) -> None
     assert shipped["background_accuracy"] >= THRESHOLD, shipped
     # The threshold tells a model that follows its prompt from one that does not.
     assert floor["color_accuracy"] < THRESHOLD and floor["background_accuracy"] < THRESHOLD
+
+
+async def test_a_prompt_that_leaves_the_size_open_gets_grids_of_both_sizes(
+    engine: LocalEngine,
+) -> None:
+    """What a prompt does not say, the model chooses seed by seed: the four pictures of a grid
+    are not four copies of one."""
+    scenes = held_out_one_thing_scenes(4)
+    mixed = 0
+    for scene, _ in scenes:
+        prompt = caption_of(scene, 0, leave_out={"size"})
+        images = await engine.generate(shipped_request(prompt=prompt, steps=20, seeds=SEEDS))
+        sizes = set()
+        for image in images:
+            seen = [blob for blob in things(image) if blob.colour == scene.things[0].colour]
+            if seen:
+                sizes.add(max(seen, key=lambda blob: blob.area).size)
+        mixed += sizes == {"small", "large"}
+
+    assert mixed >= 2, f"{mixed} of {len(scenes)} grids showed both sizes"
 
 
 async def test_variations_and_upscales_work_on_it(engine: LocalEngine) -> None:

@@ -281,3 +281,35 @@ def test_train_toy_model_saves_a_pipeline_the_loader_reads(
     model = load_model(str(folder), "cpu", torch.float32)
     assert model.info.native_width == 32
     assert "diffusion" in capsys.readouterr().out
+
+
+def test_training_can_go_on_from_a_saved_model(tmp_path: Path) -> None:
+    first = ToyTrainer(_data(), WORDS, tmp_path / "first", QUICK)
+    first.run(progress=False)
+    folder = first.export(tmp_path / "model", check=False)
+    saved_unet = load_file(folder / "unet" / "diffusion_pytorch_model.safetensors")
+    scaling = json.loads((folder / "vae" / "config.json").read_text())["scaling_factor"]
+    more = TrainSettings(
+        architecture=SMALL, vae_steps=0, diffusion_steps=2, diffusion_batch=4, warmup_steps=1
+    )
+
+    going_on = ToyTrainer(_data(), WORDS, tmp_path / "second", more, start_from=folder)
+
+    unet = going_on.components.unet.state_dict()
+    assert all(torch.equal(unet[name], saved_unet[name]) for name in saved_unet)
+    going_on.run(progress=False)
+    again = going_on.export(tmp_path / "again", check=False)
+    assert json.loads((again / "vae" / "config.json").read_text())["scaling_factor"] == scaling
+    trained = load_file(again / "unet" / "diffusion_pytorch_model.safetensors")
+    assert any(not torch.equal(trained[name], saved_unet[name]) for name in saved_unet)
+
+
+def test_a_model_of_other_words_is_no_start(tmp_path: Path) -> None:
+    first = ToyTrainer(_data(), WORDS, tmp_path / "first", QUICK)
+    first.run(progress=False)
+    folder = first.export(tmp_path / "model", check=False)
+
+    with pytest.raises(ValueError, match="other caption words"):
+        ToyTrainer(_data(), [*WORDS, "zebra"], tmp_path / "second", QUICK, start_from=folder)
+    with pytest.raises(ValueError, match="not a toy model folder"):
+        ToyTrainer(_data(), WORDS, tmp_path / "third", QUICK, start_from=tmp_path / "nothing")

@@ -11,6 +11,7 @@ from PIL import Image
 
 from engine.toy.captions import (
     ONE_THING_PHRASINGS,
+    OPEN_ATTRIBUTES,
     TWO_THING_PHRASINGS,
     caption,
     parse,
@@ -137,6 +138,65 @@ def test_caption_refuses_an_unknown_phrasing() -> None:
     scene = Scene("blue", (Thing("red", "circle", "small", "centre"),))
     with pytest.raises(ValueError):
         caption(scene, ONE_THING_PHRASINGS)
+
+
+@given(scenes(), st.data())
+def test_a_partial_caption_says_all_but_what_it_leaves_out(
+    scene: Scene, data: st.DataObject
+) -> None:
+    phrasing = data.draw(st.integers(0, phrasing_count(len(scene.things)) - 1))
+    left_out = data.draw(st.sets(st.sampled_from(OPEN_ATTRIBUTES), min_size=1))
+    text = caption(scene, phrasing, left_out)
+    tokens = re.findall(r"[a-z]+|,", text)
+    assert " ".join(tokens).replace(" ,", ",") == text
+    assert set(tokens) <= set(vocabulary())
+    said = {
+        "background": [f"{scene.background} background"],
+        "size": [thing.size for thing in scene.things],
+        "colour": [f"{thing.colour} {thing.shape}" for thing in scene.things],
+        "position": [f"the {thing.position}" for thing in scene.things],
+    }
+    for attribute, phrases in said.items():
+        for phrase in phrases:
+            assert (re.search(rf"\b{phrase}\b", text) is None) == (attribute in left_out), text
+    for thing in scene.things:
+        assert re.search(rf"\b{thing.shape}\b", text)
+    # A partial caption fits many scenes: it is no caption of one scene.
+    with pytest.raises(ValueError):
+        parse(text)
+
+
+def test_partial_captions_read_as_promised() -> None:
+    one = Scene("blue", (Thing("orange", "circle", "small", "top left"),))
+    assert caption(one, 0, {"size"}) == "an orange circle in the top left on a blue background"
+    assert caption(one, 1, {"colour"}) == "blue background, small circle in the top left"
+    assert caption(one, 2, {"colour", "position"}) == "a circle, small, on a blue background"
+    assert caption(one, 2, {"size", "background"}) == "an orange circle at the top left"
+    assert caption(one, 3, {"position"}) == "a picture of a small orange circle, blue background"
+    two = Scene(
+        "white",
+        (Thing("red", "circle", "small", "left"), Thing("green", "star", "large", "right")),
+    )
+    assert caption(two, 1, {"size", "background"}) == (
+        "a red circle on the left and a green star on the right"
+    )
+    with pytest.raises(ValueError, match="shape"):
+        caption(one, 0, {"shape"})
+
+
+def test_a_share_of_training_captions_leaves_attributes_unsaid() -> None:
+    full = list(training_scenes(5, 2000))
+    partly = list(training_scenes(5, 2000, partial=0.4))
+
+    assert [scene for scene, _ in partly] == [scene for scene, _ in full]
+    unsaid = [text for (_, text), (_, whole) in zip(partly, full, strict=True) if text != whole]
+    assert 0.35 < len(unsaid) / len(full) < 0.45
+    assert all(len(text) < len(whole) for (_, text), (_, whole) in zip(partly, full, strict=True)
+               if text != whole)  # fmt: skip
+    # Every open attribute is left out of some captions, and said in others.
+    for attribute, word in (("size", "small|large"), ("background", "background")):
+        assert any(re.search(word, text) is None for text in unsaid), attribute
+        assert any(re.search(word, text) for text in unsaid), attribute
 
 
 def test_vocabulary_is_small_and_complete() -> None:
