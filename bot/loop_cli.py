@@ -11,9 +11,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bot.errors import UserError
+from bot.loop.options import LoopOptions
 
 if TYPE_CHECKING:
     from bot.loop.demo import LoopResult
+
+
+# The options' own defaults: one place says what the demo does when it is not told.
+DEFAULTS = LoopOptions()
 
 
 def loop_demo(
@@ -27,26 +32,30 @@ def loop_demo(
     ] = None,
     taste: Annotated[
         str, typer.Option("--taste", help="The simulated people's hidden taste: larger or redder.")
-    ] = "larger",
-    people: Annotated[int, typer.Option("--people", min=1, help="Simulated people.")] = 8,
+    ] = DEFAULTS.taste,
+    people: Annotated[
+        int, typer.Option("--people", min=1, help="Simulated people.")
+    ] = DEFAULTS.people,
     grids: Annotated[
         int, typer.Option("--grids", min=1, help="Prompts each person imagines for the data.")
-    ] = 15,
+    ] = DEFAULTS.grids_per_person,
     comparison_grids: Annotated[
         int,
         typer.Option(
             "--comparison-grids", min=1, help="Prompts each person imagines per blind comparison."
         ),
-    ] = 12,
-    steps: Annotated[int, typer.Option("--steps", min=1, help="Denoising steps a grid.")] = 15,
+    ] = DEFAULTS.comparison_grids_per_person,
+    steps: Annotated[
+        int, typer.Option("--steps", min=1, help="Denoising steps a grid.")
+    ] = DEFAULTS.steps,
     train_steps: Annotated[
         int, typer.Option("--train-steps", min=1, help="Fine-tuning steps per method.")
-    ] = 750,
-    rank: Annotated[int, typer.Option("--rank", min=1, max=256)] = 8,
-    lr: Annotated[float, typer.Option("--lr", min=0.0)] = 2e-4,
-    beta: Annotated[float, typer.Option("--beta", min=0.0)] = 5000.0,
-    batch: Annotated[int, typer.Option("--batch", min=1)] = 8,
-    seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
+    ] = DEFAULTS.train_steps,
+    rank: Annotated[int, typer.Option("--rank", min=1, max=256)] = DEFAULTS.rank,
+    lr: Annotated[float, typer.Option("--lr", min=0.0)] = DEFAULTS.learning_rate,
+    beta: Annotated[float, typer.Option("--beta", min=0.0)] = DEFAULTS.beta,
+    batch: Annotated[int, typer.Option("--batch", min=1)] = DEFAULTS.batch_size,
+    seed: Annotated[int, typer.Option("--seed", min=0)] = DEFAULTS.seed,
     method: Annotated[
         list[str] | None,
         typer.Option("--method", help="dpo and/or kto (repeat it); the first one is headlined."),
@@ -64,11 +73,9 @@ def loop_demo(
     from bot.cli import _fail, _settings, stderr
 
     settings = _settings()
-    methods = tuple(dict.fromkeys(name.strip().lower() for name in (method or ["kto", "dpo"])))
+    methods = tuple(dict.fromkeys(name.strip().lower() for name in (method or DEFAULTS.methods)))
     try:
         # Checked before anything is loaded or written.
-        from bot.loop.options import LoopOptions
-
         options = LoopOptions(
             taste=taste,
             people=people,

@@ -3,7 +3,9 @@ follow their taste (or, for the control, nothing at all)."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
+from itertools import islice
 
 import pytest
 from PIL import Image, ImageDraw
@@ -11,7 +13,7 @@ from PIL import Image, ImageDraw
 from bot.loop.people import Reroll, SimulatedPerson, Upscale
 from bot.loop.taste import TASTES, coverage, redness
 from engine.toy.render import render
-from engine.toy.scene import COLOURS, Scene, Thing
+from engine.toy.scene import COLOURS, SHAPES, SIZES, Scene, Thing
 
 
 def picture(colour: str = "red", size: str = "small", background: str = "blue") -> Image.Image:
@@ -123,3 +125,21 @@ def test_a_person_without_taste_reacts_at_random() -> None:
     reactions = Counter(person.react(picture(size="large")) for _ in range(1000))
 
     assert 140 <= reactions["❤️"] <= 260 and 140 <= reactions["👎"] <= 260
+
+
+@pytest.mark.parametrize("taste", sorted(TASTES))
+def test_people_leave_what_their_taste_is_about_to_the_model(taste: str) -> None:
+    from bot.loop.demo import prompts
+
+    leaves_open = TASTES[taste].leaves_open
+    asked = list(islice(prompts(0, leaves_open), 200))
+
+    assert len(set(asked)) > 150
+    for prompt in asked:
+        for shape in SHAPES:
+            named = re.findall(rf"(\w+) {shape}\b", prompt)
+            if leaves_open == "size":
+                assert not set(named) & set(SIZES), prompt
+                assert not re.search(r"\b(small|large)\b", prompt), prompt
+            else:
+                assert not set(named) & set(COLOURS), prompt
