@@ -82,7 +82,7 @@ diffusers' training scripts (`AutoTokenizer` reads `tokenizer/`, `DDPMScheduler`
 "a small red circle in the top left on a blue background" or "blue background, small red circle
 in the top left"; words outside that vocabulary mean nothing to it. A caption may leave the
 sizes, colours, positions or background unsaid ("a circle on a blue background"): the model
-then chooses them, differently from seed to seed, so the four pictures of a grid differ. Some
+then chooses them, often differently from seed to seed (sizes more than colours). Some
 colour, shape and background combinations were held out of training; the evaluation below uses
 only those.
 """
