@@ -176,13 +176,11 @@ _PROMPT_SEEDS = 1_000_003
 def prompts(seed: int, leave_out: str) -> Iterator[str]:
     """Toy-world captions that never name `leave_out` (an open attribute of the toy
     captions), endlessly: what people who leave that to the model would ask for."""
-    from engine.toy.captions import caption, phrasing_count
-    from engine.toy.world import training_scenes
+    from engine.toy.world import captioned, training_scenes
 
     phrasings = random.Random(f"loop-demo-phrasings-{seed}")
     for scene, _ in training_scenes(_PROMPT_SEEDS + seed):
-        phrasing = phrasings.randrange(phrasing_count(len(scene.things)))
-        yield caption(scene, phrasing, (leave_out,))
+        yield captioned(phrasings, scene, (leave_out,))[1]
 
 
 async def run_loop_demo(

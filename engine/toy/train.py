@@ -212,9 +212,10 @@ class ToyTrainer:
             self.vocabulary, self.settings.seed, self.settings.architecture
         )
         # A model to go on from: its weights replace the fresh ones, and when its VAE is not
-        # trained further, its latents keep the scale its UNet learned on.
+        # trained further, its latents keep the scale its UNet learned on. A run taken up again
+        # has them in its checkpoint already.
         self.kept_scaling: float | None = None
-        if start_from is not None:
+        if start_from is not None and not (work_dir / CHECKPOINT).is_file():
             self._start_from(start_from)
         self.scheduler = self.components.training_scheduler()
         max_length = self.settings.architecture.max_length

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import random
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 from engine.toy.captions import OPEN_ATTRIBUTES, caption, phrasing_count
 from engine.toy.render import drawable
@@ -135,9 +135,10 @@ def _two(rng: random.Random, first: Thing, second: Thing, background: str) -> Sc
     return Scene(background, tuple(things))
 
 
-def _captioned(
-    rng: random.Random, scene: Scene, leave_out: frozenset[str] = frozenset()
+def captioned(
+    rng: random.Random, scene: Scene, leave_out: Collection[str] = ()
 ) -> tuple[Scene, str]:
+    """The scene with its caption in a phrasing drawn from `rng`, leaving out `leave_out`."""
     return scene, caption(scene, rng.randrange(phrasing_count(len(scene.things))), leave_out)
 
 
@@ -174,7 +175,7 @@ def training_scenes(
     for _ in count:
         scene = _training_scene(rng)
         leave_out = unsaid(partial_rng) if partial_rng.random() < partial else frozenset()
-        yield _captioned(rng, scene, leave_out)
+        yield captioned(rng, scene, leave_out)
 
 
 def _held_out_triples() -> list[Triple]:
@@ -199,7 +200,7 @@ def evaluation_scenes(n: int, seed: int = 0) -> list[tuple[Scene, str]]:
     chosen: list[tuple[Scene, str]] = []
     seen: set[str] = set()
     while len(chosen) < n:
-        scene, text = _captioned(rng, _evaluation_scene(rng))
+        scene, text = captioned(rng, _evaluation_scene(rng))
         if text not in seen:
             seen.add(text)
             chosen.append((scene, text))
