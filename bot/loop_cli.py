@@ -54,7 +54,12 @@ def loop_demo(
     rank: Annotated[int, typer.Option("--rank", min=1, max=256)] = DEFAULTS.rank,
     lr: Annotated[float, typer.Option("--lr", min=0.0)] = DEFAULTS.learning_rate,
     beta: Annotated[float, typer.Option("--beta", min=0.0)] = DEFAULTS.beta,
-    batch: Annotated[int, typer.Option("--batch", min=1)] = DEFAULTS.batch_size,
+    batch: Annotated[
+        int,
+        typer.Option(
+            "--batch", min=1, help="Pictures a training step sees (DPO: half as many pairs)."
+        ),
+    ] = DEFAULTS.batch_size,
     seed: Annotated[int, typer.Option("--seed", min=0)] = DEFAULTS.seed,
     method: Annotated[
         list[str] | None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -41,7 +42,7 @@ def test_a_short_demo_runs_the_whole_loop_and_counts_every_blind_click(
     found = produced(
         capsys, "loop-demo", "--out", str(out), "--people", str(people), "--grids", str(grids),
         "--comparison-grids", str(comparison_grids), "--steps", "2", "--train-steps", "2",
-        "--taste", "redder",
+        "--taste", "redder", "--batch", "4",
     )  # fmt: skip
 
     assert set(REQUIRED) <= set(found)
@@ -66,6 +67,9 @@ def test_a_short_demo_runs_the_whole_loop_and_counts_every_blind_click(
             assert adapter == out / name / "adapters" / method
             assert (adapter / "pytorch_lora_weights.safetensors").is_file()
             assert (adapter / "README.md").is_file()
+            # A step sees 4 pictures either way: 4 labelled ones, or 2 pairs.
+            card = json.loads((adapter / "training.json").read_text())
+            assert card["options"]["batch_size"] == (2 if method == "dpo" else 4)
         assert (out / name / "exports" / "kto" / "README.md").is_file()
     assert found["arms"]["main"]["clicks"] == "taste"
     assert found["arms"]["control"]["clicks"] == "random"
