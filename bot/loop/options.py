@@ -30,7 +30,9 @@ class LoopOptions:
     # as far as the people's taste does. Batches of 32 for 250 steps: the people's adapter 0.64
     # (things drawn large 39% -> 53%, as many things as before), random clicks 0.51-0.56 (39%
     # -> 38-41%). A lower rate or a pull towards the reference (a KL term) stopped both alike.
-    train_steps: int = 250
+    # In the demo itself (seed 0), 500 steps of 32 against 250: KTO won 64.6% of 96 votes
+    # against 60.4%, the control 53.1% against 55.2%, in 15.9 minutes against 11.7.
+    train_steps: int = 500
     rank: int = 8
     learning_rate: float = 5e-4
     beta: float = 2500.0
