@@ -27,9 +27,10 @@ class LoopOptions:
     # two and two. Batches of 8 for 500 steps at 5e-4: the people's KTO adapter 0.56-0.65, but
     # random-click adapters anywhere from 0.40 to 0.67 as the training seed alone changed,
     # drawing more or fewer things: with so few pictures a step, Adam's noise moves the model
-    # as far as the people's taste does. Batches of 32 for 250 steps: the people's adapter 0.64
-    # (things drawn large 39% -> 53%, as many things as before), random clicks 0.51-0.56 (39%
-    # -> 38-41%). A lower rate or a pull towards the reference (a KL term) stopped both alike.
+    # as far as the people's taste does. Batches of 32: random clicks 0.51-0.56 over 125 and
+    # 250 steps and three training seeds (things drawn large 39% -> 37-41%); the people's
+    # adapter 0.64 at 250 steps (39% -> 53%, as many things as before). A lower rate or a pull
+    # towards the reference (a KL term) stopped both alike.
     # In the demo itself (seed 0), 500 steps of 32 against 250: KTO won 64.6% of 96 votes
     # against 60.4%, the control 53.1% against 55.2%, in 15.9 minutes against 11.7.
     train_steps: int = 500
