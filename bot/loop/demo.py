@@ -207,6 +207,56 @@ def _holds_anything(folder: Path) -> bool:
     return folder.exists() and any(folder.iterdir())
 
 
+@dataclass(frozen=True)
+class Collected:
+    """One arm's data, collected, curated and exported: what its adapters are trained on."""
+
+    clicks: Literal["taste", "random"]
+    settings: Settings
+    """The arm's own settings (its database and image store)."""
+    activity: Activity
+    curation: CurationReport
+    exports: dict[Method, Path]
+
+
+def collectors(
+    options: LoopOptions, taste: Taste, clicks: Literal["taste", "random"]
+) -> list[SimulatedPerson]:
+    """The people who make an arm's data: with the hidden taste, or clicking at random."""
+    return [
+        SimulatedPerson(f"{clicks}-{i + 1}", taste if clicks == "taste" else None, options.seed)
+        for i in range(options.people)
+    ]
+
+
+async def collect(
+    options: LoopOptions,
+    taste: Taste,
+    clicks: Literal["taste", "random"],
+    folder: Path,
+    settings: Settings,
+    engine: LocalEngine,
+    stage: Stage = lambda _: None,
+) -> Collected:
+    """An arm's first step: its people use the bot, and their clicks are curated and
+    exported for `options.methods` (the headline method alone for random clicks)."""
+    arm_settings = arm_settings_for(settings, folder, options.steps)
+    async with open_app(arm_settings, engine=engine) as app:
+        stage(f"{clicks} arm: people make and judge grids")
+        activity = await _Community(app, options.seed).collect(
+            collectors(options, taste, clicks),
+            prompts(options.seed, taste.leaves_open),
+            options.grids_per_person,
+        )
+        stage(f"{clicks} arm: curating and exporting")
+        report = await curate(app.database, Curation())
+        # The control only has to show that the headline method gains nothing from clicks that
+        # carry no taste; its other methods would cost the demo minutes and say nothing more.
+        methods = options.methods if clicks == "taste" else options.methods[:1]
+        exports = {method: await _export(app, folder, method) for method in methods}
+    return Collected(clicks, arm_settings, activity, report, exports)
+
+
 async def _run_arm(
     options: LoopOptions,
     taste: Taste,
@@ -216,41 +266,28 @@ async def _run_arm(
     engine: LocalEngine,
     stage: Stage,
 ) -> ArmResult:
-    arm_settings = _arm_settings(settings, folder, options.steps)
+    data = await collect(options, taste, clicks, folder, settings, engine, stage)
+    arm_settings = data.settings
     base = model_version_name(arm_settings.model)
-    collectors = [
-        SimulatedPerson(f"{clicks}-{i + 1}", taste if clicks == "taste" else None, options.seed)
-        for i in range(options.people)
-    ]
     # The panel: the same people in the main arm; people with the taste in the control arm.
     panel = (
-        collectors
+        collectors(options, taste, clicks)
         if clicks == "taste"
         else [SimulatedPerson(f"panel-{i + 1}", taste, options.seed) for i in range(options.people)]
     )
     async with open_app(arm_settings, engine=engine) as app:
         community = _Community(app, options.seed)
-        stage(f"{clicks} arm: people make and judge grids")
-        activity = await community.collect(
-            collectors, prompts(options.seed, taste.leaves_open), options.grids_per_person
-        )
-        stage(f"{clicks} arm: curating and exporting")
-        report = await curate(app.database, Curation())
-        # The control only has to show that the headline method gains nothing from clicks that
-        # carry no taste; its other methods would cost the demo minutes and say nothing more.
-        methods = options.methods if clicks == "taste" else options.methods[:1]
-        exports = {method: await _export(app, folder, method) for method in methods}
         registry = ModelRegistry(app.database)
         comparisons: dict[str, Comparison] = {}
-        for number, method in enumerate(methods):
+        for number, method in enumerate(data.exports):
             stage(f"{clicks} arm: fine-tuning with {method}")
             # On the engine's own thread: torch on a CPU slows down by half for as long as two
             # threads of a process use it.
             trained = await engine.run_on_engine_thread(
                 partial(
                     fine_tune,
-                    _preference_options(options, method, report),
-                    str(exports[method]),
+                    preference_options(options, method),
+                    str(data.exports[method]),
                     folder / "adapters" / method,
                     settings=arm_settings,
                     progress=False,
@@ -274,10 +311,10 @@ async def _run_arm(
                 training=trained,
             )
         await registry.serve(base)
-    return ArmResult(clicks, folder, activity, report, comparisons)
+    return ArmResult(clicks, folder, data.activity, data.curation, comparisons)
 
 
-def _arm_settings(settings: Settings, folder: Path, steps: int) -> Settings:
+def arm_settings_for(settings: Settings, folder: Path, steps: int) -> Settings:
     """The operator's settings, but a database and image store of the arm's own: the demo
     never writes into the bot's data."""
     return settings.model_copy(
@@ -291,16 +328,11 @@ def _arm_settings(settings: Settings, folder: Path, steps: int) -> Settings:
     )
 
 
-def _preference_options(
-    options: LoopOptions, method: Method, kept: CurationReport
-) -> PreferenceOptions:
+def preference_options(options: LoopOptions, method: Method) -> PreferenceOptions:
+    """How the demo fine-tunes with `method`. KTO draws half of every batch from the chosen
+    pictures (the trainer's default): people pass over three pictures for each one they choose."""
     from engine.train.preference import PreferenceOptions
 
-    # KTO's labels are mostly undesirable (three pictures passed over for each one chosen, and
-    # whole re-rolled grids); weighed alike, they push the adapter away from everything the
-    # model draws, whatever people liked. Weighing them down until both sides count the same,
-    # as the KTO paper advises, leaves what people chose to steer it.
-    balance = kept.positive_labels / max(1, kept.negative_labels)
     return PreferenceOptions(
         method=method,
         rank=options.rank,
@@ -312,7 +344,6 @@ def _preference_options(
         seed=options.seed,
         validate_every=options.train_steps,
         checkpoint_every=options.train_steps,
-        undesirable_weight=min(1.0, balance) if method == "kto" else 1.0,
     )
 
 

@@ -51,6 +51,13 @@ class PreferenceOptions:
     checkpoint_every: int = 50
     desirable_weight: float = 1.0
     undesirable_weight: float = 1.0
+    # KTO: every batch holds as many desirable as undesirable pictures (the odd one
+    # undesirable), drawn from each side. Click data holds a few chosen pictures among many
+    # passed over (three a grid, and whole re-rolled grids): drawn at random, a batch of 32
+    # would see about four chosen ones, and the adapter would mostly learn to move away from
+    # whatever the model draws. The KTO paper balances the two sides by weights instead; drawing
+    # them alike does the same and gives each step eight times the chosen pictures to learn from.
+    balanced_batches: bool = True
 
     def __post_init__(self) -> None:
         if self.method not in ("dpo", "kto"):
@@ -61,6 +68,9 @@ class PreferenceOptions:
         if self.learning_rate <= 0 or self.beta <= 0:
             raise ValueError("the learning rate and beta must be positive")
 
+
+# What runs did before an option existed; their checkpoints do not name it.
+_BEFORE_OPTIONS: dict[str, Any] = {"balanced_batches": False}
 
 Examples = Sequence[PairExample] | Sequence[LabelExample]
 
@@ -276,9 +286,7 @@ class PreferenceTrainer:
         self.unet.train()
         total = 0.0
         for _ in range(self.options.accumulate):
-            indices = torch.randint(
-                0, len(self.train_data), (self.options.batch_size,), generator=self.generator
-            )
+            indices = self.next_batch()
             loss = self._loss(self.train_data, indices, self.generator).loss
             torch.autograd.backward(loss / self.options.accumulate)
             total += float(loss.detach())
@@ -287,6 +295,26 @@ class PreferenceTrainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         return total / self.options.accumulate
+
+    def next_batch(self) -> torch.Tensor:
+        """The rows of the training data the next batch holds (drawing them moves the run's
+        random state on: the training step calls this)."""
+        size, desirable = self.options.batch_size, self.train_data.desirable
+        sides = (
+            [desirable.nonzero()[:, 0], (~desirable).nonzero()[:, 0]]
+            if self.options.balanced_batches and desirable is not None
+            else []
+        )
+        # Labels of one kind only leave nothing to balance: a plain draw then.
+        if not sides or not all(len(rows) for rows in sides):
+            return torch.randint(0, len(self.train_data), (size,), generator=self.generator)
+        halves = zip(sides, (size // 2, size - size // 2), strict=True)
+        return torch.cat(
+            [
+                rows[torch.randint(0, len(rows), (n,), generator=self.generator)]
+                for rows, n in halves
+            ]
+        )
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
@@ -384,7 +412,9 @@ class PreferenceTrainer:
         from peft.utils import set_peft_model_state_dict
 
         payload = torch.load(self.work_dir / CHECKPOINT, weights_only=True)
-        if payload["options"] != dataclasses.asdict(self.options):
+        # A checkpoint written before an option existed ran as its code did then.
+        saved = dataclasses.asdict(PreferenceOptions(**(_BEFORE_OPTIONS | payload["options"])))
+        if saved != dataclasses.asdict(self.options):
             raise ValueError(f"{self.work_dir} holds a run with other options")
         if payload["examples"] != len(self.train_data):
             raise ValueError(f"{self.work_dir} holds a run on other data")
@@ -417,6 +447,15 @@ class PreferenceTrainer:
         return folder
 
 
+def _kto_batches(options: dict[str, Any]) -> str:
+    """How KTO weighed its desirable and undesirable pictures, for the card."""
+    if options["method"] != "kto":
+        return ""
+    drawn = "half desirable" if options["balanced_batches"] else "drawn at random"
+    weights = f"weights {options['desirable_weight']:g} / {options['undesirable_weight']:g}"
+    return f"; batches {drawn}, {weights}"
+
+
 def _training_card(facts: dict[str, Any]) -> str:
     options = facts["options"]
     last = next((r for r in reversed(facts["history"]) if "implicit_accuracy" in r), None)
@@ -438,7 +477,7 @@ def _training_card(facts: dict[str, Any]) -> str:
         f"- **Options**: rank {options['rank']}, {facts['steps']:,} steps of "
         f"{options['batch_size']} x {options['accumulate']}, learning rate "
         f"{options['learning_rate']:g}, beta {options['beta']:g}, seed {options['seed']}, "
-        f"mixed precision {options['mixed_precision']}",
+        f"mixed precision {options['mixed_precision']}{_kto_batches(options)}",
         f"- **Time**: {facts['seconds']:.0f} s",
     ]
     if last is not None and first is not None:

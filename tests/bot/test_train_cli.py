@@ -46,7 +46,10 @@ def test_an_adapter_trained_from_an_export_loads_onto_its_base_model(
     assert result["steps"] == 3 and result["adapter"] == str(out)
     assert result["examples"] == (3 if method == "dpo" else 8)
     assert (out / "pytorch_lora_weights.safetensors").is_file()
-    assert "made by pickloop" in (out / "README.md").read_text()
+    card = (out / "README.md").read_text()
+    assert "made by pickloop" in card
+    # Click data holds few chosen pictures: KTO draws half of every batch from them.
+    assert ("batches half desirable" in card) == (method == "kto")
     base = load_model(cli_env["PICKLOOP_MODEL"], "cpu", torch.float32).text_to_image
 
     def draw() -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from PIL import Image as PILImage
 
 from engine.loader import load_model
 from engine.train.data import DataError, load_labels, load_pairs
-from engine.train.preference import PreferenceOptions, PreferenceTrainer
+from engine.train.preference import CHECKPOINT, PreferenceOptions, PreferenceTrainer
 
 COLOURS = {"red": (220, 30, 30), "blue": (30, 30, 220)}
 
@@ -55,11 +56,12 @@ def pairs_folder(folder: Path, count: int = 8) -> Path:
     return folder
 
 
-def labels_folder(folder: Path) -> Path:
+def labels_folder(folder: Path, labels: Sequence[int] = (0, 1, 0, 1, 0, 1)) -> Path:
+    """KTO labels of red (desirable) and blue (undesirable) squares."""
     rows = {
-        "caption": ["a square"] * 6,
-        "image": [picture("red" if i % 2 else "blue") for i in range(6)],
-        "label": [i % 2 for i in range(6)],
+        "caption": ["a square"] * len(labels),
+        "image": [picture("red" if label else "blue") for label in labels],
+        "label": list(labels),
     }
     features = Features(caption=Value("string"), image=Image(), label=Value("int64"))
     data = folder / "data"
@@ -162,6 +164,54 @@ def test_a_checkpoint_of_other_options_is_refused(tiny_model_dir: Path, tmp_path
         PreferenceTrainer(
             pipeline(tiny_model_dir), labels, [], tmp_path / "w", quick("kto", beta=9.0)
         )
+
+
+def test_a_checkpoint_from_before_balanced_batches_resumes_as_it_ran(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    labels = load_labels(str(labels_folder(tmp_path / "labels")))
+    plain = quick("kto", balanced_batches=False)
+    PreferenceTrainer(pipeline(tiny_model_dir), labels, [], tmp_path / "w", plain).run(
+        stop_after=1, progress=False
+    )
+    saved = torch.load(tmp_path / "w" / CHECKPOINT, weights_only=True)
+    del saved["options"]["balanced_batches"]  # as runs wrote it before the option existed
+    torch.save(saved, tmp_path / "w" / CHECKPOINT)
+
+    resumed = PreferenceTrainer(pipeline(tiny_model_dir), labels, [], tmp_path / "w", plain)
+
+    assert resumed.step == 1
+    with pytest.raises(ValueError, match="other options"):
+        PreferenceTrainer(pipeline(tiny_model_dir), labels, [], tmp_path / "w", quick("kto"))
+
+
+def test_balanced_kto_batches_hold_as_many_chosen_as_passed_over_pictures(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    # One chosen picture among eight: what a grid's clicks leave.
+    labels = load_labels(str(labels_folder(tmp_path / "labels", (1, 0, 0, 0, 0, 0, 0, 0))))
+
+    def chosen_per_batch(**changes: object) -> list[int]:
+        trainer = PreferenceTrainer(
+            pipeline(tiny_model_dir), labels, [], tmp_path / str(changes), quick("kto", **changes)
+        )
+        desirable = trainer.train_data.desirable
+        assert desirable is not None
+        return [int(desirable[trainer.next_batch()].sum()) for _ in range(50)]
+
+    assert chosen_per_batch() == [2] * 50
+    assert sum(chosen_per_batch(balanced_batches=False)) < 50  # about 25: 4 draws of 1 in 8
+
+
+def test_labels_of_one_kind_leave_nothing_to_balance_and_train_all_the_same(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    labels = load_labels(str(labels_folder(tmp_path / "labels", (0, 0, 0))))
+    trainer = PreferenceTrainer(pipeline(tiny_model_dir), labels, [], tmp_path / "w", quick("kto"))
+
+    losses = trainer.run(progress=False)
+
+    assert len(losses) == 4 and len(trainer.next_batch()) == 4
 
 
 def test_an_sdxl_model_trains_too_and_its_adapter_loads_back(
