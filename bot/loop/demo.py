@@ -286,7 +286,12 @@ async def _run_arm(
             trained = await engine.run_on_engine_thread(
                 partial(
                     fine_tune,
-                    preference_options(options, method),
+                    preference_options(
+                        options,
+                        method,
+                        positive_labels=data.curation.positive_labels,
+                        negative_labels=data.curation.negative_labels,
+                    ),
                     str(data.exports[method]),
                     folder / "adapters" / method,
                     settings=arm_settings,
@@ -328,11 +333,17 @@ def arm_settings_for(settings: Settings, folder: Path, steps: int) -> Settings:
     )
 
 
-def preference_options(options: LoopOptions, method: Method) -> PreferenceOptions:
-    """How the demo fine-tunes with `method`. KTO draws half of every batch from the chosen
-    pictures (the trainer's default): people pass over three pictures for each one they choose."""
+def preference_options(
+    options: LoopOptions, method: Method, *, positive_labels: int, negative_labels: int
+) -> PreferenceOptions:
+    """How the demo fine-tunes with `method` on data whose KTO labels number as given."""
     from engine.train.preference import PreferenceOptions
 
+    # KTO's labels are mostly undesirable (three pictures passed over for each one chosen, and
+    # whole re-rolled grids); weighed alike, they push the adapter away from everything the
+    # model draws, whatever people liked. Weighing them down until both sides count the same,
+    # as the KTO paper advises, leaves what people chose to steer it.
+    balance = positive_labels / max(1, negative_labels)
     return PreferenceOptions(
         method=method,
         rank=options.rank,
@@ -344,6 +355,7 @@ def preference_options(options: LoopOptions, method: Method) -> PreferenceOption
         seed=options.seed,
         validate_every=options.train_steps,
         checkpoint_every=options.train_steps,
+        undesirable_weight=min(1.0, balance) if method == "kto" else 1.0,
     )
 
 

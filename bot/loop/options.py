@@ -36,11 +36,7 @@ class LoopOptions:
     train_steps: int = 500
     rank: int = 8
     learning_rate: float = 5e-4
-    # bench/bench_loop_taste.py (seed 0, KTO with half of each batch chosen pictures): the
-    # people's adapter won 0.635 / 0.661 / 0.678 expected votes at beta 2500 / 1000 / 400, the
-    # random clicks' 0.572 / 0.505 / 0.495. A high beta holds the adapter so close to the base
-    # model that the people's taste moves it no further than chance does.
-    beta: float = 400.0
+    beta: float = 2500.0
     batch_size: int = 32
     """Pictures a training step sees: KTO's labelled pictures, or half as many DPO pairs."""
     seed: int = 0

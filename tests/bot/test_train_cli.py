@@ -48,8 +48,8 @@ def test_an_adapter_trained_from_an_export_loads_onto_its_base_model(
     assert (out / "pytorch_lora_weights.safetensors").is_file()
     card = (out / "README.md").read_text()
     assert "made by pickloop" in card
-    # Click data holds few chosen pictures: KTO draws half of every batch from them.
-    assert ("batches half desirable" in card) == (method == "kto")
+    # How KTO weighed its few chosen pictures against the many passed over is on the card.
+    assert ("batches drawn at random, weights 1 / 1" in card) == (method == "kto")
     base = load_model(cli_env["PICKLOOP_MODEL"], "cpu", torch.float32).text_to_image
 
     def draw() -> bytes:

@@ -170,7 +170,7 @@ def test_a_checkpoint_from_before_balanced_batches_resumes_as_it_ran(
     tiny_model_dir: Path, tmp_path: Path
 ) -> None:
     labels = load_labels(str(labels_folder(tmp_path / "labels")))
-    plain = quick("kto", balanced_batches=False)
+    plain = quick("kto")
     PreferenceTrainer(pipeline(tiny_model_dir), labels, [], tmp_path / "w", plain).run(
         stop_after=1, progress=False
     )
@@ -182,7 +182,13 @@ def test_a_checkpoint_from_before_balanced_batches_resumes_as_it_ran(
 
     assert resumed.step == 1
     with pytest.raises(ValueError, match="other options"):
-        PreferenceTrainer(pipeline(tiny_model_dir), labels, [], tmp_path / "w", quick("kto"))
+        PreferenceTrainer(
+            pipeline(tiny_model_dir),
+            labels,
+            [],
+            tmp_path / "w",
+            quick("kto", balanced_batches=True),
+        )
 
 
 def test_balanced_kto_batches_hold_as_many_chosen_as_passed_over_pictures(
@@ -199,15 +205,16 @@ def test_balanced_kto_batches_hold_as_many_chosen_as_passed_over_pictures(
         assert desirable is not None
         return [int(desirable[trainer.next_batch()].sum()) for _ in range(50)]
 
-    assert chosen_per_batch() == [2] * 50
-    assert sum(chosen_per_batch(balanced_batches=False)) < 50  # about 25: 4 draws of 1 in 8
+    assert chosen_per_batch(balanced_batches=True) == [2] * 50
+    assert sum(chosen_per_batch()) < 50  # about 25: 4 draws of 1 in 8
 
 
 def test_labels_of_one_kind_leave_nothing_to_balance_and_train_all_the_same(
     tiny_model_dir: Path, tmp_path: Path
 ) -> None:
     labels = load_labels(str(labels_folder(tmp_path / "labels", (0, 0, 0))))
-    trainer = PreferenceTrainer(pipeline(tiny_model_dir), labels, [], tmp_path / "w", quick("kto"))
+    balanced = quick("kto", balanced_batches=True)
+    trainer = PreferenceTrainer(pipeline(tiny_model_dir), labels, [], tmp_path / "w", balanced)
 
     losses = trainer.run(progress=False)
 
