@@ -411,7 +411,10 @@ class PreferenceTrainer:
         payload = torch.load(self.work_dir / CHECKPOINT, weights_only=True)
         # A checkpoint written before an option existed ran as its default does now (an option
         # is added with the default that keeps what runs did before it).
-        saved = dataclasses.asdict(PreferenceOptions(**payload["options"]))
+        try:
+            saved = dataclasses.asdict(PreferenceOptions(**payload["options"]))
+        except TypeError:  # an option this version does not know
+            saved = payload["options"]
         if saved != dataclasses.asdict(self.options):
             raise ValueError(f"{self.work_dir} holds a run with other options")
         if payload["examples"] != len(self.train_data):

@@ -189,6 +189,11 @@ def test_a_checkpoint_from_before_balanced_batches_resumes_as_it_ran(
             tmp_path / "w",
             quick("kto", balanced_batches=True),
         )
+    # One from a later version, with an option this one does not know: refused in words too.
+    saved["options"]["a_later_option"] = 1
+    torch.save(saved, tmp_path / "w" / CHECKPOINT)
+    with pytest.raises(ValueError, match="other options"):
+        PreferenceTrainer(pipeline(tiny_model_dir), labels, [], tmp_path / "w", plain)
 
 
 def test_balanced_kto_batches_hold_as_many_chosen_as_passed_over_pictures(
