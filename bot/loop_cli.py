@@ -138,11 +138,12 @@ def _print(result: LoopResult) -> None:
     for arm in (result.main, result.control):
         if arm is None:
             continue
-        who = "people with the taste" if arm.clicks == "taste" else "people clicking at random"
+        data = arm.data
+        who = "people with the taste" if data.clicks == "taste" else "people clicking at random"
         print(
-            f"{arm.clicks} arm ({who} made the data): {arm.activity.grids} grids, "
-            f"{arm.activity.upscales} upscales, {arm.activity.rerolls} re-rolls; "
-            f"{arm.curation.pairs} pairs"
+            f"{data.clicks} arm ({who} made the data): {data.activity.grids} grids, "
+            f"{data.activity.upscales} upscales, {data.activity.rerolls} re-rolls; "
+            f"{data.curation.pairs} pairs"
         )
         for name, comparison in arm.comparisons.items():
             low, high = comparison.votes.interval() or (0.0, 1.0)

@@ -104,22 +104,34 @@ class Activity:
 
 
 @dataclass(frozen=True)
-class ArmResult:
+class Collected:
+    """One arm's data, collected, curated and exported: what its adapters are trained on."""
+
     clicks: Literal["taste", "random"]
-    folder: Path
+    people: list[SimulatedPerson]
+    """Who made it (the main arm's panel is these same people)."""
+    settings: Settings
+    """The arm's own settings (its database and image store)."""
     activity: Activity
     curation: CurationReport
+    exports: dict[Method, Path]
+
+
+@dataclass(frozen=True)
+class ArmResult:
+    folder: Path
+    data: Collected
     comparisons: dict[str, Comparison]
 
     def to_json(self) -> dict[str, Any]:
-        kept = self.curation
+        kept, activity = self.data.curation, self.data.activity
         return {
-            "clicks": self.clicks,
+            "clicks": self.data.clicks,
             "folder": str(self.folder),
-            "grids": self.activity.grids,
-            "upscales": self.activity.upscales,
-            "rerolls": self.activity.rerolls,
-            "reactions": self.activity.reactions,
+            "grids": activity.grids,
+            "upscales": activity.upscales,
+            "rerolls": activity.rerolls,
+            "reactions": activity.reactions,
             "pairs": kept.pairs,
             "labels": kept.positive_labels + kept.negative_labels,
             "comparisons": {name: found.to_json() for name, found in self.comparisons.items()},
@@ -207,28 +219,6 @@ def _holds_anything(folder: Path) -> bool:
     return folder.exists() and any(folder.iterdir())
 
 
-@dataclass(frozen=True)
-class Collected:
-    """One arm's data, collected, curated and exported: what its adapters are trained on."""
-
-    clicks: Literal["taste", "random"]
-    settings: Settings
-    """The arm's own settings (its database and image store)."""
-    activity: Activity
-    curation: CurationReport
-    exports: dict[Method, Path]
-
-
-def collectors(
-    options: LoopOptions, taste: Taste, clicks: Literal["taste", "random"]
-) -> list[SimulatedPerson]:
-    """The people who make an arm's data: with the hidden taste, or clicking at random."""
-    return [
-        SimulatedPerson(f"{clicks}-{i + 1}", taste if clicks == "taste" else None, options.seed)
-        for i in range(options.people)
-    ]
-
-
 async def collect(
     options: LoopOptions,
     taste: Taste,
@@ -241,10 +231,14 @@ async def collect(
     """An arm's first step: its people use the bot, and their clicks are curated and
     exported for `options.methods` (the headline method alone for random clicks)."""
     arm_settings = arm_settings_for(settings, folder, options.steps)
+    people = [
+        SimulatedPerson(f"{clicks}-{i + 1}", taste if clicks == "taste" else None, options.seed)
+        for i in range(options.people)
+    ]
     async with open_app(arm_settings, engine=engine) as app:
         stage(f"{clicks} arm: people make and judge grids")
         activity = await _Community(app, options.seed).collect(
-            collectors(options, taste, clicks),
+            people,
             prompts(options.seed, taste.leaves_open),
             options.grids_per_person,
         )
@@ -254,7 +248,7 @@ async def collect(
         # carry no taste; its other methods would cost the demo minutes and say nothing more.
         methods = options.methods if clicks == "taste" else options.methods[:1]
         exports = {method: await _export(app, folder, method) for method in methods}
-    return Collected(clicks, arm_settings, activity, report, exports)
+    return Collected(clicks, people, arm_settings, activity, report, exports)
 
 
 async def _run_arm(
@@ -271,7 +265,7 @@ async def _run_arm(
     base = model_version_name(arm_settings.model)
     # The panel: the same people in the main arm; people with the taste in the control arm.
     panel = (
-        collectors(options, taste, clicks)
+        data.people
         if clicks == "taste"
         else [SimulatedPerson(f"panel-{i + 1}", taste, options.seed) for i in range(options.people)]
     )
@@ -316,7 +310,7 @@ async def _run_arm(
                 training=trained,
             )
         await registry.serve(base)
-    return ArmResult(clicks, folder, data.activity, data.curation, comparisons)
+    return ArmResult(folder, data, comparisons)
 
 
 def arm_settings_for(settings: Settings, folder: Path, steps: int) -> Settings:
