@@ -122,6 +122,7 @@ class PreferenceTrainer:
         self.parameters = [p for p in self.unet.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.parameters, lr=options.learning_rate)
         self.train_data = self._encode(train)
+        self._balanced_sides = self._sides_to_balance()
         self.validation_data = self._encode(validation) if validation else None
         self.generator = torch.Generator().manual_seed(options.seed)
         self.step = 0
@@ -293,17 +294,21 @@ class PreferenceTrainer:
         self.step += 1
         return total / self.options.accumulate
 
+    def _sides_to_balance(self) -> list[torch.Tensor]:
+        """The rows of each label, when batches are to hold as many of one as of the other;
+        none when they are drawn plainly, or when labels of one kind only leave nothing to
+        balance."""
+        desirable = self.train_data.desirable
+        if not self.options.balanced_batches or desirable is None:
+            return []
+        sides = [desirable.nonzero()[:, 0], (~desirable).nonzero()[:, 0]]
+        return sides if all(len(rows) for rows in sides) else []
+
     def next_batch(self) -> torch.Tensor:
         """The rows of the training data the next batch holds (drawing them moves the run's
         random state on: the training step calls this)."""
-        size, desirable = self.options.batch_size, self.train_data.desirable
-        sides = (
-            [desirable.nonzero()[:, 0], (~desirable).nonzero()[:, 0]]
-            if self.options.balanced_batches and desirable is not None
-            else []
-        )
-        # Labels of one kind only leave nothing to balance: a plain draw then.
-        if not sides or not all(len(rows) for rows in sides):
+        size, sides = self.options.batch_size, self._balanced_sides
+        if not sides:
             return torch.randint(0, len(self.train_data), (size,), generator=self.generator)
         halves = zip(sides, (size // 2, size - size // 2), strict=True)
         return torch.cat(
