@@ -54,9 +54,9 @@ class PreferenceOptions:
     # KTO: every batch holds as many desirable as undesirable pictures (the odd one
     # undesirable), drawn from each side, instead of a plain draw. Click data holds one chosen
     # picture for three or more passed over, so a plain batch of 32 sees about four chosen
-    # ones. Balanced batches learn the people's taste faster, but they learn just as eagerly
-    # whatever else tells chosen pictures from the rest, chance included: on the loop demo's
-    # random clicks they made adapters that lost blind votes (bench/bench_loop_taste.py).
+    # ones. Balanced batches learn the people's taste faster, but on the loop demo's random
+    # clicks they made adapters that drew smaller things and lost blind votes, even where the
+    # random picks were the larger pictures (bench/bench_loop_taste.py; README).
     balanced_batches: bool = False
 
     def __post_init__(self) -> None:
