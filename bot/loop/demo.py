@@ -219,6 +219,11 @@ def _holds_anything(folder: Path) -> bool:
     return folder.exists() and any(folder.iterdir())
 
 
+def _people(name: str, taste: Taste | None, options: LoopOptions) -> list[SimulatedPerson]:
+    """`options.people` simulated people, `name`-1 onwards, with `taste` (None: at random)."""
+    return [SimulatedPerson(f"{name}-{i + 1}", taste, options.seed) for i in range(options.people)]
+
+
 async def collect(
     options: LoopOptions,
     taste: Taste,
@@ -231,10 +236,7 @@ async def collect(
     """An arm's first step: its people use the bot, and their clicks are curated and
     exported for `options.methods` (the headline method alone for random clicks)."""
     arm_settings = arm_settings_for(settings, folder, options.steps)
-    people = [
-        SimulatedPerson(f"{clicks}-{i + 1}", taste if clicks == "taste" else None, options.seed)
-        for i in range(options.people)
-    ]
+    people = _people(clicks, taste if clicks == "taste" else None, options)
     async with open_app(arm_settings, engine=engine) as app:
         stage(f"{clicks} arm: people make and judge grids")
         activity = await _Community(app, options.seed).collect(
@@ -264,11 +266,7 @@ async def _run_arm(
     arm_settings = data.settings
     base = model_version_name(arm_settings.model)
     # The panel: the same people in the main arm; people with the taste in the control arm.
-    panel = (
-        data.people
-        if clicks == "taste"
-        else [SimulatedPerson(f"panel-{i + 1}", taste, options.seed) for i in range(options.people)]
-    )
+    panel = data.people if clicks == "taste" else _people("panel", taste, options)
     async with open_app(arm_settings, engine=engine) as app:
         community = _Community(app, options.seed)
         registry = ModelRegistry(app.database)
