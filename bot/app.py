@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -53,15 +54,18 @@ def local_engine(settings: Settings) -> LocalEngine:
 
 
 @contextlib.asynccontextmanager
-async def open_app(settings: Settings, engine: Engine | None = None) -> AsyncIterator[App]:
-    """Open everything a front end needs; an engine passed in is shared and left open."""
+async def open_app(
+    settings: Settings, engine: Engine | None = None, *, chance: random.Random | None = None
+) -> AsyncIterator[App]:
+    """Open everything a front end needs; an engine passed in is shared and left open.
+    `chance` (seeded) makes the job service's new seeds and blind layouts repeatable."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     database = await open_database(settings.resolved_database_url)
     own_engine = engine is None
     active_engine: Engine = engine or local_engine(settings)
     store = ImageStore(settings.image_dir.resolve())
     worker_id = new_worker_id()
-    service = JobService(database, store, active_engine, settings, worker_id)
+    service = JobService(database, store, active_engine, settings, worker_id, chance)
     runner = JobRunner(database, store, active_engine, worker_id, settings.job_lease_seconds)
     heartbeat: asyncio.Task[None] | None = None
     try:

@@ -7,6 +7,7 @@ the runner's business (``bot.runner``).
 
 from __future__ import annotations
 
+import random
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -52,8 +53,12 @@ class JobService:
         engine: Engine,
         settings: Settings,
         worker_id: str,
+        chance: random.Random | None = None,
     ) -> None:
+        """`chance` draws new seeds and blind layouts; None: the system's own randomness.
+        A seeded one makes a scripted session (the loop demo) the same every time it runs."""
         self._database = database
+        self._chance = chance
         self._store = store
         self._engine = engine
         self._settings = settings
@@ -62,6 +67,12 @@ class JobService:
             max_steps=settings.max_steps, max_guidance=settings.max_guidance
         )
         self._banned_words = BannedWords(settings.banned_words)
+
+    def _new_seed(self) -> int:
+        """A grid's first seed, when the person gave none."""
+        if self._chance is None:
+            return secrets.randbelow(_SEEDS)
+        return self._chance.randrange(_SEEDS)
 
     # --- asking for work -------------------------------------------------------------------
 
@@ -102,8 +113,8 @@ class JobService:
         if aspect is not None:
             parameters["aspect"] = f"{aspect[0]}:{aspect[1]}"
         if against is not None:
-            parameters[VERSIONS] = blind_layout(version.id, against.id, GRID_SIZE)
-        base_seed = parsed.seed if parsed.seed is not None else _random_seed()
+            parameters[VERSIONS] = blind_layout(version.id, against.id, GRID_SIZE, self._chance)
+        base_seed = parsed.seed if parsed.seed is not None else self._new_seed()
         async with self._database.sessions.begin() as session:
             user = await get_or_create_user(session, actor)
             job = self._new_job(
@@ -159,7 +170,7 @@ class JobService:
                 "strength": strength,
                 "variation": "strong" if strong else "subtle",
             }
-            return parameters, _random_seed()
+            return parameters, self._new_seed()
 
         click = EventKind.VARY_STRONG if strong else EventKind.VARY_SUBTLE
         return await self._from_clicked_image(
@@ -212,14 +223,16 @@ class JobService:
             compared = compared_versions(parent)
             if compared is not None:
                 # A re-rolled blind grid compares the same two versions, placed afresh.
-                parameters[VERSIONS] = blind_layout(*compared, size=len(parameters[VERSIONS]))
+                parameters[VERSIONS] = blind_layout(
+                    *compared, size=len(parameters[VERSIONS]), rng=self._chance
+                )
             job = self._new_job(
                 owner=user,
                 kind=JobKind.REROLL,
                 prompt=parent.prompt,
                 negative_prompt=parent.negative_prompt,
                 parameters=parameters,
-                base_seed=_random_seed(),
+                base_seed=self._new_seed(),
                 model_version_id=parent.model_version_id,
                 actor=actor,
                 parent=parent,
@@ -511,9 +524,8 @@ def _aspect_from_default(value: object) -> tuple[int, int] | None:
     return int(width), int(height)
 
 
-def _random_seed() -> int:
-    # Leave room for the grid's seeds base .. base+3 within the 32-bit range people can type.
-    return secrets.randbelow(MAX_SEED - GRID_SIZE + 2)
+# Leave room for the grid's seeds base .. base+3 within the 32-bit range people can type.
+_SEEDS = MAX_SEED - GRID_SIZE + 2
 
 
 def _after(moment: datetime, seconds: float) -> datetime:

@@ -237,7 +237,9 @@ async def collect(
     exported for `options.methods` (the headline method alone for random clicks)."""
     arm_settings = arm_settings_for(settings, folder, options.steps)
     people = _people(clicks, taste if clicks == "taste" else None, options)
-    async with open_app(arm_settings, engine=engine) as app:
+    async with open_app(
+        arm_settings, engine=engine, chance=_service_chance(options, clicks, "collect")
+    ) as app:
         stage(f"{clicks} arm: people make and judge grids")
         activity = await _Community(app, options.seed).collect(
             people,
@@ -267,7 +269,9 @@ async def _run_arm(
     base = model_version_name(arm_settings.model)
     # The panel: the same people in the main arm; people with the taste in the control arm.
     panel = data.people if clicks == "taste" else _people("panel", taste, options)
-    async with open_app(arm_settings, engine=engine) as app:
+    async with open_app(
+        arm_settings, engine=engine, chance=_service_chance(options, clicks, "compare")
+    ) as app:
         community = _Community(app, options.seed)
         registry = ModelRegistry(app.database)
         comparisons: dict[str, Comparison] = {}
@@ -309,6 +313,15 @@ async def _run_arm(
             )
         await registry.serve(base)
     return ArmResult(folder, data, comparisons)
+
+
+def _service_chance(
+    options: LoopOptions, clicks: Literal["taste", "random"], stage: str
+) -> random.Random:
+    """Where the job service draws re-rolls' seeds and blind layouts from in one stage of an
+    arm: seeded, so that a seed runs the same demo every time (the same clicks, data, adapters
+    and votes) and a benchmark that collects with the demo's options trains on the demo's data."""
+    return random.Random(f"loop-demo-service-{options.seed}-{clicks}-{stage}")
 
 
 def arm_settings_for(settings: Settings, folder: Path, steps: int) -> Settings:

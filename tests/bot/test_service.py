@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import random
 from pathlib import Path
 
 import PIL.Image
@@ -18,6 +19,7 @@ from bot.settings import Settings
 from bot.views import JobView
 from engine import LocalEngine
 from storage.models import Event, EventKind, Image, Job, JobStatus, User
+from tests.bot.conftest import make_settings
 
 pytestmark = pytest.mark.asyncio
 
@@ -69,6 +71,31 @@ async def test_the_same_seed_draws_the_same_images(app: App, alice: Actor) -> No
     # Seed 78 is image 2 of the seed-77 grid: any image can be made again alone.
     assert other.images[0].sha256 == first.images[1].sha256
     assert len({i.sha256 for i in first.images}) == 4
+
+
+async def test_a_seeded_service_draws_the_same_new_seeds_every_time(
+    tmp_path: Path,
+    database_url: str,
+    tiny_model_dir: Path,
+    local_engine: LocalEngine,
+    alice: Actor,
+) -> None:
+    """A scripted session (the loop demo) seeds the service: a prompt without --seed and a
+    re-roll then get the same pictures in every run, and an unseeded service does not."""
+
+    async def session(name: str, chance: random.Random | None) -> list[list[int]]:
+        settings = make_settings(tmp_path / name, database_url, tiny_model_dir)
+        async with open_app(settings, engine=local_engine, chance=chance) as app:
+            grid = await make(app, await app.service.imagine(alice, "a red circle --steps 2"))
+            rerolled = await make(app, await app.service.reroll(alice, grid.job_id))
+            return [grid.seeds, rerolled.seeds]
+
+    first = await session("first", random.Random("demo"))
+    again = await session("again", random.Random("demo"))
+    unseeded = await session("unseeded", None)
+    assert first == again
+    assert first[0] != first[1]
+    assert unseeded[0] != first[0] and unseeded[1] != first[1]
 
 
 async def test_imagine_upscale_vary_reroll_leave_jobs_images_files_and_events(
