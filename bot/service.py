@@ -8,7 +8,6 @@ the runner's business (``bot.runner``).
 from __future__ import annotations
 
 import random
-import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -58,7 +57,7 @@ class JobService:
         """`chance` draws new seeds and blind layouts; None: the system's own randomness.
         A seeded one makes a scripted session (the loop demo) the same every time it runs."""
         self._database = database
-        self._chance = chance
+        self._chance = chance or random.SystemRandom()
         self._store = store
         self._engine = engine
         self._settings = settings
@@ -70,8 +69,6 @@ class JobService:
 
     def _new_seed(self) -> int:
         """A grid's first seed, when the person gave none."""
-        if self._chance is None:
-            return secrets.randbelow(_SEEDS)
         return self._chance.randrange(_SEEDS)
 
     # --- asking for work -------------------------------------------------------------------

@@ -81,7 +81,7 @@ async def test_a_seeded_service_draws_the_same_new_seeds_every_time(
     alice: Actor,
 ) -> None:
     """A scripted session (the loop demo) seeds the service: a prompt without --seed and a
-    re-roll then get the same pictures in every run, and an unseeded service does not."""
+    re-roll then get the same seeds in every run, and an unseeded service does not."""
 
     async def session(name: str, chance: random.Random | None) -> list[list[int]]:
         settings = make_settings(tmp_path / name, database_url, tiny_model_dir)
