@@ -58,6 +58,11 @@ class PreferenceOptions:
     # clicks they made adapters that drew smaller things and lost blind votes, even where the
     # random picks were the larger pictures (bench/bench_loop_taste.py; README).
     balanced_batches: bool = False
+    # The share of the last steps whose adapter weights are averaged into the adapter the run
+    # ends with (0: the last step's own weights). Adam's noise on a small dataset moves the
+    # weights from step to step about as far as the data does; the mean over the last steps
+    # keeps where the data leads and smooths out where the last few batches happened to push.
+    average_last: float = 0.0
 
     def __post_init__(self) -> None:
         if self.method not in ("dpo", "kto"):
@@ -67,6 +72,13 @@ class PreferenceOptions:
                 raise ValueError(f"{name} must be at least 1")
         if self.learning_rate <= 0 or self.beta <= 0:
             raise ValueError("the learning rate and beta must be positive")
+        if not 0 <= self.average_last < 1:
+            raise ValueError("average_last is a share of the steps, at least 0 and below 1")
+
+    @property
+    def first_averaged_step(self) -> int:
+        """The first step whose weights go into the average (past the last: no average)."""
+        return self.steps - round(self.steps * self.average_last) + 1
 
 
 Examples = Sequence[PairExample] | Sequence[LabelExample]
@@ -128,6 +140,8 @@ class PreferenceTrainer:
         self.step = 0
         self.seconds = 0.0
         self.history: list[dict[str, float]] = []
+        # The running mean of the adapter's weights over the averaged steps so far.
+        self.average: list[torch.Tensor] = []
         if (work_dir / CHECKPOINT).is_file():
             self._load_checkpoint()
 
@@ -292,7 +306,24 @@ class PreferenceTrainer:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
+        self._average_weights()
         return total / self.options.accumulate
+
+    @torch.no_grad()
+    def _average_weights(self) -> None:
+        """Fold this step's weights into the running mean; at the last step, the adapter takes
+        the mean (what the final validation, the checkpoint and the saved adapter then hold)."""
+        averaged = self.step - self.options.first_averaged_step + 1
+        if averaged < 1:
+            return
+        if not self.average:
+            self.average = [p.detach().clone() for p in self.parameters]
+        else:
+            for mean, weight in zip(self.average, self.parameters, strict=True):
+                mean.add_(weight.detach() - mean, alpha=1 / averaged)
+        if self.step == self.options.steps:
+            for mean, weight in zip(self.average, self.parameters, strict=True):
+                weight.copy_(mean)
 
     def _sides_to_balance(self) -> list[torch.Tensor]:
         """The rows of each label, when batches are to hold as many of one as of the other;
@@ -405,6 +436,7 @@ class PreferenceTrainer:
             "adapter": self._adapter_state(),
             "optimizer": self.optimizer.state_dict(),
             "generator": self.generator.get_state(),
+            "average": self.average,
         }
         temporary = self.work_dir / (CHECKPOINT + ".tmp")
         torch.save(payload, temporary)
@@ -429,6 +461,7 @@ class PreferenceTrainer:
         self.generator.set_state(payload["generator"])
         self.step, self.seconds = payload["step"], float(payload["seconds"])
         self.history = list(payload["history"])
+        self.average = list(payload.get("average", []))
 
     def save_adapter(self, folder: Path, about: dict[str, Any]) -> Path:
         """Write the adapter as diffusers' `load_lora_weights` reads it, with a training card."""
@@ -462,6 +495,13 @@ def _kto_batches(options: dict[str, Any]) -> str:
     return f"; batches {drawn}, {weights}"
 
 
+def _averaging(options: dict[str, Any]) -> str:
+    """How the adapter's weights were averaged, for the card (written before the option
+    existed, or without it: nothing)."""
+    share = options.get("average_last", 0.0)
+    return f"; weights averaged over the last {share:.0%} of the steps" if share else ""
+
+
 def _training_card(facts: dict[str, Any]) -> str:
     options = facts["options"]
     last = next((r for r in reversed(facts["history"]) if "implicit_accuracy" in r), None)
@@ -483,7 +523,8 @@ def _training_card(facts: dict[str, Any]) -> str:
         f"- **Options**: rank {options['rank']}, {facts['steps']:,} steps of "
         f"{options['batch_size']} x {options['accumulate']}, learning rate "
         f"{options['learning_rate']:g}, beta {options['beta']:g}, seed {options['seed']}, "
-        f"mixed precision {options['mixed_precision']}{_kto_batches(options)}",
+        f"mixed precision {options['mixed_precision']}{_kto_batches(options)}"
+        f"{_averaging(options)}",
         f"- **Time**: {facts['seconds']:.0f} s",
     ]
     if last is not None and first is not None:

@@ -154,6 +154,42 @@ def test_kto_trains_on_labels_and_a_resumed_run_matches_an_uninterrupted_one(
     assert first + rest == pytest.approx(uninterrupted, rel=1e-5)
 
 
+def adapter_weights(trainer: PreferenceTrainer) -> list[torch.Tensor]:
+    return [weight.detach().clone() for weight in trainer.parameters]
+
+
+def test_an_averaged_run_ends_on_the_mean_of_its_last_steps_even_when_resumed_among_them(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    labels = load_labels(str(labels_folder(tmp_path / "labels")))
+    # The same run without averaging passes through the weights the average is made of.
+    plain = PreferenceTrainer(
+        pipeline(tiny_model_dir), labels, [], tmp_path / "plain", quick("kto")
+    )
+    trajectory = []
+    for _ in range(4):
+        plain.train_step()
+        trajectory.append(adapter_weights(plain))
+    averaged_options = quick("kto", average_last=0.5)  # steps 3 and 4 of 4
+    averaged = PreferenceTrainer(
+        pipeline(tiny_model_dir), labels, [], tmp_path / "avg", averaged_options
+    )
+    averaged.run(stop_after=3, progress=False)  # cut off after the first averaged step
+    resumed = PreferenceTrainer(
+        pipeline(tiny_model_dir), labels, [], tmp_path / "avg", averaged_options
+    )
+    resumed.run(progress=False)
+    out = resumed.save_adapter(tmp_path / "adapter", {})
+
+    expected = [(third + fourth) / 2 for third, fourth in zip(*trajectory[2:], strict=True)]
+    assert all(
+        torch.allclose(weight, mean, atol=1e-6)
+        for weight, mean in zip(adapter_weights(resumed), expected, strict=True)
+    )
+    assert not torch.allclose(adapter_weights(resumed)[0], trajectory[-1][0])
+    assert "averaged over the last 50% of the steps" in (out / "README.md").read_text()
+
+
 def test_a_checkpoint_of_other_options_is_refused(tiny_model_dir: Path, tmp_path: Path) -> None:
     labels = load_labels(str(labels_folder(tmp_path / "labels")))
     PreferenceTrainer(pipeline(tiny_model_dir), labels, [], tmp_path / "w", quick("kto")).run(
