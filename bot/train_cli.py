@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -40,6 +40,24 @@ PrecisionOption = Annotated[
     str, typer.Option("--mixed-precision", help="no, fp16 or bf16 (a GPU only).")
 ]
 ValidateOption = Annotated[int, typer.Option("--validate-every", min=1)]
+AverageOption = Annotated[
+    float,
+    typer.Option(
+        "--average-last",
+        min=0.0,
+        max=0.99,
+        help="End on the mean adapter of this share of the last steps (0: the last step's).",
+    ),
+]
+FloorOption = Annotated[
+    float,
+    typer.Option(
+        "--timestep-floor",
+        min=0.0,
+        max=0.99,
+        help="Draw timesteps from this share of the schedule up (0: all; 0.5: the noisier half).",
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
 
@@ -67,10 +85,24 @@ def _register(method: Literal["dpo", "kto"]) -> None:
         seed: SeedOption = 0,
         mixed_precision: PrecisionOption = "no",
         validate_every: ValidateOption = 50,
+        average_last: AverageOption = 0.0,
+        timestep_floor: FloorOption = 0.0,
         as_json: JsonOption = False,
     ) -> None:
-        _train(method, data, out, work, model, rank, steps, lr, beta, batch, accumulate, seed,
-               mixed_precision, validate_every, as_json)  # fmt: skip
+        training = {
+            "rank": rank,
+            "steps": steps,
+            "learning_rate": lr,
+            "beta": beta,
+            "batch_size": batch,
+            "accumulate": accumulate,
+            "seed": seed,
+            "mixed_precision": mixed_precision,
+            "validate_every": validate_every,
+            "average_last": average_last,
+            "timestep_floor": timestep_floor,
+        }
+        _train(method, data, out, work, model, training, as_json)
 
     command.__doc__ = _ABOUT[method]
     train_app.command(method)(command)
@@ -82,37 +114,19 @@ def _train(
     out: Path,
     work: Path | None,
     model: str | None,
-    rank: int,
-    steps: int,
-    lr: float,
-    beta: float,
-    batch: int,
-    accumulate: int,
-    seed: int,
-    mixed_precision: str,
-    validate_every: int,
+    training: dict[str, Any],
     as_json: bool,
 ) -> None:
+    """Train with `training` (PreferenceOptions' fields, as the options gave them)."""
     from bot.cli import _fail, _settings
     from bot.fine_tune import fine_tune
     from engine.train.preference import PreferenceOptions
 
-    if mixed_precision not in ("no", "fp16", "bf16"):
+    if training["mixed_precision"] not in ("no", "fp16", "bf16"):
         _fail("--mixed-precision is no, fp16 or bf16", 2)
     settings = _settings()
     try:
-        options = PreferenceOptions(
-            method=method,
-            rank=rank,
-            steps=steps,
-            learning_rate=lr,
-            beta=beta,
-            batch_size=batch,
-            accumulate=accumulate,
-            seed=seed,
-            mixed_precision=mixed_precision,  # type: ignore[arg-type]
-            validate_every=validate_every,
-        )
+        options = PreferenceOptions(method=method, **training)
         done = fine_tune(
             options, data, out, settings=settings, model=model, work=work, progress=not as_json
         )

@@ -63,6 +63,11 @@ class PreferenceOptions:
     # weights from step to step about as far as the data does; the mean over the last steps
     # keeps where the data leads and smooths out where the last few batches happened to push.
     average_last: float = 0.0
+    # Training draws its timesteps from this share of the schedule upwards (0: all of them;
+    # 0.5: only the noisier half). A picture's layout and colours are settled in the noisiest
+    # steps, its details in the last ones: where people choose by what a picture shows rather
+    # than by its finish, the quieter steps only add noise to what the pair teaches.
+    timestep_floor: float = 0.0
 
     def __post_init__(self) -> None:
         if self.method not in ("dpo", "kto"):
@@ -74,6 +79,8 @@ class PreferenceOptions:
             raise ValueError("the learning rate and beta must be positive")
         if not 0 <= self.average_last < 1:
             raise ValueError("average_last is a share of the steps, at least 0 and below 1")
+        if not 0 <= self.timestep_floor < 1:
+            raise ValueError("timestep_floor is a share of the schedule, at least 0 and below 1")
 
     @property
     def first_averaged_step(self) -> int:
@@ -232,7 +239,8 @@ class PreferenceTrainer:
         single = latents.shape[2:] if paired else latents.shape[1:]
         noise = torch.randn((count, *single), generator=generator)
         steps = self.scheduler.config.num_train_timesteps
-        timesteps = torch.randint(0, steps, (count,), generator=generator)
+        lowest = int(steps * self.options.timestep_floor)
+        timesteps = torch.randint(lowest, steps, (count,), generator=generator)
         if paired:
             latents = torch.cat([latents[:, 0], latents[:, 1]])
             noise, timesteps, contexts = (
@@ -495,11 +503,12 @@ def _kto_batches(options: dict[str, Any]) -> str:
     return f"; batches {drawn}, {weights}"
 
 
-def _averaging(options: dict[str, Any]) -> str:
-    """How the adapter's weights were averaged, for the card (written before the option
-    existed, or without it: nothing)."""
-    share = options.get("average_last", 0.0)
-    return f"; weights averaged over the last {share:.0%} of the steps" if share else ""
+def _smoothing(options: dict[str, Any]) -> str:
+    """Whether the adapter's weights were averaged and its timesteps drawn from the noisier
+    part of the schedule, for the card (nothing for a run without, or from before, either)."""
+    share, floor = options.get("average_last", 0.0), options.get("timestep_floor", 0.0)
+    averaged = f"; weights averaged over the last {share:.0%} of the steps" if share else ""
+    return averaged + (f"; timesteps from {floor:.0%} of the schedule up" if floor else "")
 
 
 def _training_card(facts: dict[str, Any]) -> str:
@@ -524,7 +533,7 @@ def _training_card(facts: dict[str, Any]) -> str:
         f"{options['batch_size']} x {options['accumulate']}, learning rate "
         f"{options['learning_rate']:g}, beta {options['beta']:g}, seed {options['seed']}, "
         f"mixed precision {options['mixed_precision']}{_kto_batches(options)}"
-        f"{_averaging(options)}",
+        f"{_smoothing(options)}",
         f"- **Time**: {facts['seconds']:.0f} s",
     ]
     if last is not None and first is not None:

@@ -37,10 +37,12 @@ def test_an_adapter_trained_from_an_export_loads_onto_its_base_model(
 ) -> None:
     data = exports / ("pairs" if method == "dpo" else "kto")
     out = exports / f"{method}-adapter"
+    # DPO also averages its last steps and draws only the noisier timesteps; KTO does neither.
+    smoothed = ["--average-last", "0.5", "--timestep-floor", "0.5"] if method == "dpo" else []
 
     result = produced(
         capsys, "train", method, "--data", str(data), "--out", str(out),
-        "--steps", "3", "--batch", "2", "--rank", "2", "--lr", "0.01",
+        "--steps", "3", "--batch", "2", "--rank", "2", "--lr", "0.01", *smoothed,
     )  # fmt: skip
 
     assert result["steps"] == 3 and result["adapter"] == str(out)
@@ -50,6 +52,8 @@ def test_an_adapter_trained_from_an_export_loads_onto_its_base_model(
     assert "made by pickloop" in card
     # How KTO weighed its few chosen pictures against the many passed over is on the card.
     assert ("batches drawn at random, weights 1 / 1" in card) == (method == "kto")
+    assert ("averaged over the last 50% of the steps" in card) == (method == "dpo")
+    assert ("timesteps from 50% of the schedule up" in card) == (method == "dpo")
     base = load_model(cli_env["PICKLOOP_MODEL"], "cpu", torch.float32).text_to_image
 
     def draw() -> bytes:
