@@ -12,6 +12,7 @@ import typer
 
 from bot.errors import UserError
 from bot.loop.options import LoopOptions
+from bot.train_cli import AverageOption, FloorOption
 
 if TYPE_CHECKING:
     from bot.loop.demo import LoopResult
@@ -60,6 +61,8 @@ def loop_demo(
             "--batch", min=1, help="Pictures a training step sees (DPO: half as many pairs)."
         ),
     ] = DEFAULTS.batch_size,
+    average_last: AverageOption = DEFAULTS.average_last,
+    timestep_floor: FloorOption = DEFAULTS.timestep_floor,
     seed: Annotated[int, typer.Option("--seed", min=0)] = DEFAULTS.seed,
     method: Annotated[
         list[str] | None,
@@ -92,6 +95,8 @@ def loop_demo(
             learning_rate=lr,
             beta=beta,
             batch_size=batch,
+            average_last=average_last,
+            timestep_floor=timestep_floor,
             seed=seed,
             methods=methods,  # type: ignore[arg-type]  # checked by LoopOptions
             control=control,

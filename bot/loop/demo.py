@@ -361,6 +361,8 @@ def preference_options(
         validate_every=options.train_steps,
         checkpoint_every=options.train_steps,
         undesirable_weight=min(1.0, balance) if method == "kto" else 1.0,
+        average_last=options.average_last,
+        timestep_floor=options.timestep_floor,
     )
 
 

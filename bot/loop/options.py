@@ -39,6 +39,10 @@ class LoopOptions:
     beta: float = 2500.0
     batch_size: int = 32
     """Pictures a training step sees: KTO's labelled pictures, or half as many DPO pairs."""
+    average_last: float = 0.0
+    """The share of the last training steps whose adapter weights are averaged."""
+    timestep_floor: float = 0.0
+    """Training draws its timesteps from this share of the schedule up."""
     seed: int = 0
     methods: tuple[Method, ...] = ("kto", "dpo")
     control: bool = True
@@ -49,5 +53,8 @@ class LoopOptions:
         for name in ("people", "grids_per_person", "comparison_grids_per_person", "steps"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name.replace('_', ' ')} must be at least 1")
+        for name in ("average_last", "timestep_floor"):
+            if not 0 <= getattr(self, name) < 1:
+                raise UserError(f"{name.replace('_', ' ')} must be at least 0 and below 1")
         if not self.methods or any(method not in ("dpo", "kto") for method in self.methods):
             raise UserError("the methods are dpo and kto")

@@ -84,6 +84,7 @@ def test_a_short_demo_runs_the_whole_loop_and_counts_every_blind_click(
         (("--taste", "bitter"), "--taste is one of larger, redder"),
         (("--method", "sgd"), "dpo and kto"),
         (("--people", "0"), "--people"),
+        (("--average-last", "1"), "--average-last"),
     ],
 )
 def test_bad_options_are_refused_in_one_line_before_anything_is_written(
