@@ -59,14 +59,15 @@ class PreferenceOptions:
     # random picks were the larger pictures (bench/bench_loop_taste.py; README).
     balanced_batches: bool = False
     # The share of the last steps whose adapter weights are averaged into the adapter the run
-    # ends with (0: the last step's own weights). Adam's noise on a small dataset moves the
-    # weights from step to step about as far as the data does; the mean over the last steps
-    # keeps where the data leads and smooths out where the last few batches happened to push.
+    # ends with (0: the last step's own weights): the mean over the last steps smooths out where
+    # the last few batches happened to push. On the loop demo's small data it did not steady
+    # a run (README): Adam's noise had moved the weights long before the last steps.
     average_last: float = 0.0
     # Training draws its timesteps from this share of the schedule upwards (0: all of them;
     # 0.5: only the noisier half). A picture's layout and colours are settled in the noisiest
     # steps, its details in the last ones: where people choose by what a picture shows rather
-    # than by its finish, the quieter steps only add noise to what the pair teaches.
+    # than by its finish, the quieter steps only add noise to what the pair teaches. On the loop
+    # demo, random clicks' KTO adapters drifted further with it, as the noise went there too.
     timestep_floor: float = 0.0
 
     def __post_init__(self) -> None:
