@@ -12,7 +12,7 @@ import typer
 
 from bot.errors import UserError
 from bot.loop.options import LoopOptions
-from bot.train_cli import AverageOption, FloorOption
+from bot.train_cli import AverageOption, ConvolutionsOption, FloorOption
 
 if TYPE_CHECKING:
     from bot.loop.demo import LoopResult
@@ -63,6 +63,7 @@ def loop_demo(
     ] = DEFAULTS.batch_size,
     average_last: AverageOption = DEFAULTS.average_last,
     timestep_floor: FloorOption = DEFAULTS.timestep_floor,
+    convolutions: ConvolutionsOption = DEFAULTS.adapt_convolutions,
     seed: Annotated[int, typer.Option("--seed", min=0)] = DEFAULTS.seed,
     method: Annotated[
         list[str] | None,
@@ -97,6 +98,7 @@ def loop_demo(
             batch_size=batch,
             average_last=average_last,
             timestep_floor=timestep_floor,
+            adapt_convolutions=convolutions,
             seed=seed,
             methods=methods,  # type: ignore[arg-type]  # checked by LoopOptions
             control=control,

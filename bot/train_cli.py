@@ -58,6 +58,13 @@ FloorOption = Annotated[
         help="Draw timesteps from this share of the schedule up (0: all; 0.5: the noisier half).",
     ),
 ]
+ConvolutionsOption = Annotated[
+    bool,
+    typer.Option(
+        "--convolutions/--attention-only",
+        help="Adapt the UNet's ResNet convolutions too, not only its attention.",
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
 
@@ -87,6 +94,7 @@ def _register(method: Literal["dpo", "kto"]) -> None:
         validate_every: ValidateOption = 50,
         average_last: AverageOption = 0.0,
         timestep_floor: FloorOption = 0.0,
+        convolutions: ConvolutionsOption = False,
         as_json: JsonOption = False,
     ) -> None:
         training = {
@@ -101,6 +109,7 @@ def _register(method: Literal["dpo", "kto"]) -> None:
             "validate_every": validate_every,
             "average_last": average_last,
             "timestep_floor": timestep_floor,
+            "adapt_convolutions": convolutions,
         }
         _train(method, data, out, work, model, training, as_json)
 

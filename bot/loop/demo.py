@@ -363,6 +363,7 @@ def preference_options(
         undesirable_weight=min(1.0, balance) if method == "kto" else 1.0,
         average_last=options.average_last,
         timestep_floor=options.timestep_floor,
+        adapt_convolutions=options.adapt_convolutions,
     )
 
 

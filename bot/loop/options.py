@@ -41,6 +41,8 @@ class LoopOptions:
     """The share of the last training steps whose adapter weights are averaged."""
     timestep_floor: float = 0.0
     """Training draws its timesteps from this share of the schedule up."""
+    adapt_convolutions: bool = False
+    """The adapters reach the UNet's ResNet convolutions too, not only its attention."""
     seed: int = 0
     methods: tuple[Method, ...] = ("kto", "dpo")
     control: bool = True

@@ -37,8 +37,13 @@ def test_an_adapter_trained_from_an_export_loads_onto_its_base_model(
 ) -> None:
     data = exports / ("pairs" if method == "dpo" else "kto")
     out = exports / f"{method}-adapter"
-    # DPO also averages its last steps and draws only the noisier timesteps; KTO does neither.
-    smoothed = ["--average-last", "0.5", "--timestep-floor", "0.5"] if method == "dpo" else []
+    # DPO also averages its last steps, draws only the noisier timesteps and adapts the
+    # convolutions (whose adapter must load back all the same); KTO does none of it.
+    smoothed = (
+        ["--average-last", "0.5", "--timestep-floor", "0.5", "--convolutions"]
+        if method == "dpo"
+        else []
+    )
 
     result = produced(
         capsys, "train", method, "--data", str(data), "--out", str(out),
@@ -54,6 +59,7 @@ def test_an_adapter_trained_from_an_export_loads_onto_its_base_model(
     assert ("batches drawn at random, weights 1 / 1" in card) == (method == "kto")
     assert ("averaged over the last 50% of the steps" in card) == (method == "dpo")
     assert ("timesteps from 50% of the schedule up" in card) == (method == "dpo")
+    assert ("ResNet convolutions adapted too" in card) == (method == "dpo")
     base = load_model(cli_env["PICKLOOP_MODEL"], "cpu", torch.float32).text_to_image
 
     def draw() -> bytes:
