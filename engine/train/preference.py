@@ -31,7 +31,8 @@ from engine.train.objective import denoising_target, per_sample_errors
 
 Method = Literal["dpo", "kto"]
 CHECKPOINT = "checkpoint.pt"
-ADAPTER_MODULES = ("to_q", "to_k", "to_v", "to_out.0")
+# What every adapter reaches: the attention projections.
+ATTENTION_MODULES = ("to_q", "to_k", "to_v", "to_out.0")
 # The ResNet blocks' two convolutions, for an adapter that also reaches where the UNet lays a
 # picture out (LoCon-style); diffusers' load_lora_weights reads such adapters as well.
 CONVOLUTION_MODULES = ("conv1", "conv2")
@@ -144,7 +145,7 @@ class PreferenceTrainer:
                     r=options.rank,
                     lora_alpha=options.rank,
                     init_lora_weights="gaussian",
-                    target_modules=list(ADAPTER_MODULES)
+                    target_modules=list(ATTENTION_MODULES)
                     + list(CONVOLUTION_MODULES if options.adapt_convolutions else ()),
                 )
             )
@@ -513,9 +514,10 @@ def _kto_batches(options: dict[str, Any]) -> str:
     return f"; batches {drawn}, {weights}"
 
 
-def _smoothing(options: dict[str, Any]) -> str:
-    """Whether the adapter's weights were averaged and its timesteps drawn from the noisier
-    part of the schedule, for the card (nothing for a run without, or from before, either)."""
+def _optional_choices(options: dict[str, Any]) -> str:
+    """The optional training choices a run made (its weights averaged, its timesteps drawn from
+    the noisier part of the schedule, its convolutions adapted), for the card: nothing for a
+    run that made none, or that ran before they existed."""
     share, floor = options.get("average_last", 0.0), options.get("timestep_floor", 0.0)
     averaged = f"; weights averaged over the last {share:.0%} of the steps" if share else ""
     floored = f"; timesteps from {floor:.0%} of the schedule up" if floor else ""
@@ -547,7 +549,7 @@ def _training_card(facts: dict[str, Any]) -> str:
         f"{options['batch_size']} x {options['accumulate']}, learning rate "
         f"{options['learning_rate']:g}, beta {options['beta']:g}, seed {options['seed']}, "
         f"mixed precision {options['mixed_precision']}{_kto_batches(options)}"
-        f"{_smoothing(options)}",
+        f"{_optional_choices(options)}",
         f"- **Time**: {facts['seconds']:.0f} s",
     ]
     if last is not None and first is not None:

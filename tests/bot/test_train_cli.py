@@ -39,7 +39,7 @@ def test_an_adapter_trained_from_an_export_loads_onto_its_base_model(
     out = exports / f"{method}-adapter"
     # DPO also averages its last steps, draws only the noisier timesteps and adapts the
     # convolutions (whose adapter must load back all the same); KTO does none of it.
-    smoothed = (
+    choices = (
         ["--average-last", "0.5", "--timestep-floor", "0.5", "--convolutions"]
         if method == "dpo"
         else []
@@ -47,7 +47,7 @@ def test_an_adapter_trained_from_an_export_loads_onto_its_base_model(
 
     result = produced(
         capsys, "train", method, "--data", str(data), "--out", str(out),
-        "--steps", "3", "--batch", "2", "--rank", "2", "--lr", "0.01", *smoothed,
+        "--steps", "3", "--batch", "2", "--rank", "2", "--lr", "0.01", *choices,
     )  # fmt: skip
 
     assert result["steps"] == 3 and result["adapter"] == str(out)
