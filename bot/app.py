@@ -50,7 +50,12 @@ class App:
 
 def local_engine(settings: Settings) -> LocalEngine:
     """The in-process engine the settings ask for (device, precision, model cache)."""
-    return LocalEngine(settings.model_cache_dir, device=settings.device, dtype=settings.dtype)
+    return LocalEngine(
+        settings.model_cache_dir,
+        device=settings.device,
+        dtype=settings.dtype,
+        batch_images=settings.engine_batch_images,
+    )
 
 
 @contextlib.asynccontextmanager

@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from engine.embedded import EMBEDDED_MODEL
+from engine.types import DEFAULT_BATCH_IMAGES
 
 
 class Settings(BaseSettings):
@@ -93,6 +94,18 @@ class Settings(BaseSettings):
     )
     queue_total: int = Field(
         default=50, ge=1, description="How many jobs may be queued or running in all."
+    )
+    jobs_at_once: int = Field(
+        default=4,
+        ge=1,
+        description="How many jobs run at once; the engine draws grids that wait together in "
+        "one pipeline call (see engine_batch_images). 1 runs one job at a time.",
+    )
+    engine_batch_images: int = Field(
+        default=DEFAULT_BATCH_IMAGES,
+        ge=1,
+        description="The most images one pipeline call draws when it gathers several people's "
+        "grids (16: four grids); lower it if the GPU runs out of memory.",
     )
     # NoDecode: the raw string reaches the validator below, which reads JSON or commas.
     banned_words: Annotated[list[str], NoDecode] = Field(

@@ -1,8 +1,9 @@
-"""One batched pipeline call for all the images of a request."""
+"""Batched pipeline calls: all the images of a request in one, and the images of several
+text-to-image requests in one where they can share it."""
 
 import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import torch
@@ -42,32 +43,88 @@ def _image_to_image_steps(steps: int, strength: float) -> int:
     return steps
 
 
+def shared_call_key(request: GenerationRequest) -> Hashable | None:
+    """What text-to-image requests must have in common to be drawn in one pipeline call
+    (prompts, negative prompts and seeds may differ: the pipeline takes one of each per image);
+    None for a request drawn alone: image-to-image starts from a picture of its own."""
+    if request.init_image is not None:
+        return None
+    return (
+        request.model,
+        request.adapter,
+        request.width,
+        request.height,
+        request.steps,
+        request.guidance,
+    )
+
+
 def generate_images(
     model: LoadedModel, request: GenerationRequest, report: Callable[[Progress], None]
 ) -> list[Image]:
+    if shared_call_key(request) is not None:
+        return generate_together(model, [request], report)[0]
     # One generator per image, on the CPU: image i then depends on its seed alone, batched or
     # not, and a seed gives the same start noise on any device.
-    generators = [torch.Generator("cpu").manual_seed(seed) for seed in request.seeds]
-    arguments: dict[str, Any] = {
+    arguments = _common_arguments(request, report) | {
         "prompt": request.prompt,
         "negative_prompt": request.negative_prompt or None,
+        "num_images_per_prompt": len(request.seeds),
+        "generator": [torch.Generator("cpu").manual_seed(seed) for seed in request.seeds],
+    }
+    assert request.init_image is not None and request.strength is not None
+    size = (request.width, request.height)
+    arguments["image"] = resize_to(request.init_image.convert("RGB"), size)
+    arguments["strength"] = request.strength
+    arguments["num_inference_steps"] = _image_to_image_steps(request.steps, request.strength)
+    return _call(model, model.image_to_image, request.adapter, arguments)
+
+
+def generate_together(
+    model: LoadedModel,
+    requests: Sequence[GenerationRequest],
+    report: Callable[[Progress], None],
+) -> list[list[Image]]:
+    """The images of text-to-image requests with one `shared_call_key`, per request, from one
+    pipeline call: a batch of several people's grids costs little more than one grid where the
+    device is not yet busy with one (a GPU; a CPU with tiny models). Each image still depends on
+    its own prompt and seed alone: the same pixels as drawn on its own."""
+    keys = {shared_call_key(request) for request in requests}
+    if None in keys or len(keys) != 1:
+        raise ValueError("only text-to-image requests with one shared call key go together")
+    # One generator per image, on the CPU, as for a single request.
+    arguments = _common_arguments(requests[0], report) | {
+        "prompt": [r.prompt for r in requests for _ in r.seeds],
+        # An empty negative prompt is what diffusers draws for none: they batch alike.
+        "negative_prompt": [r.negative_prompt for r in requests for _ in r.seeds],
+        "num_images_per_prompt": 1,
+        "generator": [torch.Generator("cpu").manual_seed(s) for r in requests for s in r.seeds],
+    }
+    images = _call(model, model.text_to_image, requests[0].adapter, arguments)
+    per_request: list[list[Image]] = []
+    for request in requests:
+        per_request.append(images[: len(request.seeds)])
+        images = images[len(request.seeds) :]
+    return per_request
+
+
+def _common_arguments(
+    request: GenerationRequest, report: Callable[[Progress], None]
+) -> dict[str, Any]:
+    return {
         "width": request.width,
         "height": request.height,
         "num_inference_steps": request.steps,
         "guidance_scale": request.guidance,
-        "num_images_per_prompt": len(request.seeds),
-        "generator": generators,
         "callback_on_step_end": _step_reporter(report),
         "output_type": "pil",
     }
-    pipeline = model.text_to_image
-    if request.init_image is not None and request.strength is not None:
-        pipeline = model.image_to_image
-        size = (request.width, request.height)
-        arguments["image"] = resize_to(request.init_image.convert("RGB"), size)
-        arguments["strength"] = request.strength
-        arguments["num_inference_steps"] = _image_to_image_steps(request.steps, request.strength)
-    use_adapter(model, request.adapter)
+
+
+def _call(
+    model: LoadedModel, pipeline: DiffusionPipeline, adapter: str | None, arguments: dict[str, Any]
+) -> list[Image]:
+    use_adapter(model, adapter)
     try:
         output = pipeline(**_accepted(pipeline, arguments))
     except Exception as error:

@@ -1,8 +1,10 @@
 """The in-process engine: models loaded and run on one worker thread, off the event loop."""
 
 import asyncio
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
@@ -12,12 +14,18 @@ from PIL.Image import Image
 from engine.device import Accelerators, select_device, select_dtype
 from engine.embedded import model_source
 from engine.errors import EngineError
-from engine.generation import generate_images
+from engine.generation import generate_images, generate_together, shared_call_key
 from engine.imaging import enlarge, fit_to_multiple, resize_to
 from engine.info import count_prompt_tokens
 from engine.loader import LoadedModel, load_model
 from engine.protocol import Engine
-from engine.types import GenerationRequest, ModelInfo, Progress, ProgressCallback
+from engine.types import (
+    DEFAULT_BATCH_IMAGES,
+    GenerationRequest,
+    ModelInfo,
+    Progress,
+    ProgressCallback,
+)
 
 T = TypeVar("T")
 
@@ -26,15 +34,37 @@ def _ignore_progress(progress: Progress) -> None:
     pass
 
 
+@dataclass
+class _Waiting:
+    """A text-to-image request waiting for the worker, and where its images go."""
+
+    request: GenerationRequest
+    report: Callable[[Progress], None]
+    images: Future[list[Image]] = field(default_factory=Future)
+
+
 class LocalEngine(Engine):
     """Runs diffusers pipelines on one device of this machine.
 
     All model work, loading included, happens on a single worker thread: it keeps the event
     loop free (Discord's interaction deadline holds however long a generation takes), and it
     runs one job at a time on the device, in the order asked. Make one engine per device.
+
+    Text-to-image requests that wait for the worker together are drawn together: when the
+    worker comes to the first of them, it draws in the same pipeline call every waiting one that
+    can share it (`shared_call_key`), up to `batch_images` images. Several people's grids then
+    cost little more than one, and a request alone is drawn as soon as the worker is free.
     """
 
-    def __init__(self, cache_dir: Path, device: str = "auto", dtype: str = "auto") -> None:
+    def __init__(
+        self,
+        cache_dir: Path,
+        device: str = "auto",
+        dtype: str = "auto",
+        batch_images: int = DEFAULT_BATCH_IMAGES,
+    ) -> None:
+        if batch_images < 1:
+            raise ValueError("batch_images must be at least 1")
         available = Accelerators.detect()
         self._device = select_device(device, available)
         self._dtype = select_dtype(dtype, self._device, available)
@@ -45,6 +75,10 @@ class LocalEngine(Engine):
         # Written only on the worker thread; the loop only reads entries already there.
         self._models: dict[str, LoadedModel] = {}
         self._closed = False
+        self._batch_images = batch_images
+        # Filled on the loop, emptied on the worker.
+        self._waiting: list[_Waiting] = []
+        self._waiting_lock = threading.Lock()
 
     async def describe(self, model: str) -> ModelInfo:
         return (await self._loaded(model)).info
@@ -57,9 +91,20 @@ class LocalEngine(Engine):
         self, request: GenerationRequest, on_progress: ProgressCallback | None = None
     ) -> list[Image]:
         report = self._relay(on_progress)
-        return await self._on_worker(
-            lambda: generate_images(self._model(request.model), request, report)
-        )
+        if shared_call_key(request) is None:
+            return await self._on_worker(
+                lambda: generate_images(self._model(request.model), request, report)
+            )
+        if self._closed:
+            raise EngineError("the engine is closed")
+        waiting = _Waiting(request, report)
+        with self._waiting_lock:
+            self._waiting.append(waiting)
+        # One turn of the worker per request: a turn draws the first request still waiting and
+        # whatever can share its call, so by its own turn every request has been drawn. A turn
+        # hands every error to the requests it drew; nothing is left to collect from the turn.
+        self._worker.submit(self._draw_waiting)
+        return await asyncio.wrap_future(waiting.images)
 
     async def upscale(
         self,
@@ -99,6 +144,59 @@ class LocalEngine(Engine):
             return resize_to(refined, enlarged.size)
 
         return await self._on_worker(upscale_on_worker)
+
+    def _draw_waiting(self) -> None:
+        """On the worker: draw the first waiting request and those that can share its call."""
+        with self._waiting_lock:
+            batch = self._take_batch()
+        if not batch:
+            return
+        try:
+            model = self._model(batch[0].request.model)
+
+            def report_to_all(progress: Progress) -> None:
+                for waiting in batch:
+                    waiting.report(progress)
+
+            drawn = generate_together(model, [w.request for w in batch], report_to_all)
+        except Exception as error:
+            if len(batch) == 1:
+                batch[0].images.set_exception(error)
+                return
+            # One request's trouble (out of memory for the whole batch, say) must not fail
+            # the others: each is drawn again on its own.
+            for waiting in batch:
+                self._draw_alone(waiting)
+            return
+        for waiting, images in zip(batch, drawn, strict=True):
+            waiting.images.set_result(images)
+
+    def _take_batch(self) -> list[_Waiting]:
+        """The first waiting request (always, however many images it has) and the next ones
+        that can share its call, while the images fit in `batch_images`; taken out of line."""
+        batch: list[_Waiting] = []
+        images = 0
+        for waiting in list(self._waiting):
+            seeds = len(waiting.request.seeds)
+            if batch and (
+                shared_call_key(waiting.request) != shared_call_key(batch[0].request)
+                or images + seeds > self._batch_images
+            ):
+                continue
+            self._waiting.remove(waiting)
+            if not waiting.images.set_running_or_notify_cancel():
+                # Its caller stopped waiting (cancelled): nothing to draw.
+                continue
+            batch.append(waiting)
+            images += seeds
+        return batch
+
+    def _draw_alone(self, waiting: _Waiting) -> None:
+        try:
+            model = self._model(waiting.request.model)
+            waiting.images.set_result(generate_images(model, waiting.request, waiting.report))
+        except Exception as error:
+            waiting.images.set_exception(error)
 
     async def run_on_engine_thread(self, work: Callable[[], T]) -> T:
         """Run other torch work of this process (fine-tuning, say) on the engine's thread, in

@@ -5,6 +5,11 @@ from dataclasses import dataclass
 
 from PIL.Image import Image
 
+# Images one pipeline call draws at most when it gathers several requests: four grids. On a
+# 2-core CPU with the embedded model, four grids in one call cost about twice one grid, and
+# eight twice four (bench/bench_engine_batching.py); on a GPU it bounds the memory a call takes.
+DEFAULT_BATCH_IMAGES = 16
+
 
 @dataclass(frozen=True)
 class ModelInfo:

@@ -50,7 +50,7 @@ from bot.app import App, local_engine, open_app
 from bot.errors import UserError
 from bot.fine_tune import FineTuned, fine_tune
 from bot.loop.options import LoopOptions, Method
-from bot.loop.people import Reroll, SimulatedPerson, Upscale
+from bot.loop.people import Decision, Reroll, SimulatedPerson, Upscale
 from bot.loop.taste import TASTES, Taste
 from bot.model_registry import ModelRegistry
 from bot.people import Actor
@@ -395,9 +395,22 @@ def _votes_between(report: VersionReport, tuned: str, base: str) -> WinRate:
     return WinRate(wins=0, losses=0)
 
 
+@dataclass(frozen=True)
+class _Decided:
+    """What one person did with a grid, and the job it queued (an upscale or a re-roll)."""
+
+    person: SimulatedPerson
+    grid: JobView
+    pictures: list[PILImage.Image]
+    decision: Decision
+    queued: JobView
+
+
 @dataclass
 class _Community:
-    """People using one pickloop through its job service, one grid at a time."""
+    """People using one pickloop through its job service, all at the same time: each round,
+    everyone imagines a prompt, and the grids they wait for run together (the engine draws
+    grids that wait together in one pipeline call, as the bot's scheduler lets it)."""
 
     app: App
     seed: int
@@ -411,8 +424,7 @@ class _Community:
     ) -> Activity:
         activity = Activity()
         for _ in range(grids_each):
-            for person in people:
-                await self._use(person, next(prompts), activity, {})
+            await self._round(people, prompts, activity, {})
         return activity
 
     async def compare(
@@ -422,41 +434,56 @@ class _Community:
         by the version that drew it (what the operator's ``show`` reveals)."""
         shown: dict[str, list[PILImage.Image]] = {}
         for _ in range(grids_each):
-            for person in panel:
-                await self._use(person, next(prompts), Activity(), shown)
+            await self._round(panel, prompts, Activity(), shown)
         return shown
 
-    async def _use(
+    async def _round(
         self,
-        person: SimulatedPerson,
-        prompt: str,
+        people: Sequence[SimulatedPerson],
+        prompts: Iterator[str],
         activity: Activity,
         shown: dict[str, list[PILImage.Image]],
     ) -> None:
-        """One prompt: imagine, judge, and upscale the chosen picture or re-roll (once)."""
-        actor = Actor.local(person.name)
-        seed = self._rng.randrange(2**32)
-        grid = await self._finished(
-            await self.app.service.imagine(actor, f"{prompt} --seed {seed}")
-        )
+        """Everyone imagines one prompt and upscales the picture they choose, or re-rolls
+        (once). Jobs are queued in the people's order and only then run together, so the job
+        service draws re-roll seeds and blind layouts in the same order on every run."""
+        queued = []
+        for person in people:
+            seed = self._rng.randrange(2**32)
+            queued.append(
+                await self.app.service.imagine(_actor(person), f"{next(prompts)} --seed {seed}")
+            )
+        undecided = list(zip(people, await self._all_finished(queued), strict=True))
         for may_reroll in (True, False):
-            activity.grids += 1
-            pictures = await self._pictures(grid, shown)
-            decision = person.judge(pictures, may_reroll)
-            if isinstance(decision, Upscale):
+            decided = []
+            for person, grid in undecided:
+                activity.grids += 1
+                pictures = await self._pictures(grid, shown)
+                decision = person.judge(pictures, may_reroll)
+                queued_next = await self._act(person, grid, decision)
+                decided.append(_Decided(person, grid, pictures, decision, queued_next))
+            finished = await self._all_finished([d.queued for d in decided])
+            undecided = []
+            for done, job in zip(decided, finished, strict=True):
+                if isinstance(done.decision, Reroll):
+                    activity.rerolls += 1
+                    undecided.append((done.person, job))
+                    continue
                 activity.upscales += 1
-                await self._finished(
-                    await self.app.service.upscale(actor, grid.job_id, decision.index)
-                )
-                chosen = grid.images[decision.index - 1]
-                emoji = person.react(pictures[decision.index - 1])
+                emoji = done.person.react(done.pictures[done.decision.index - 1])
                 if emoji is not None:
                     activity.reactions += 1
-                    await self.app.service.react(actor, chosen.id, emoji)
-                return
-            assert isinstance(decision, Reroll)
-            activity.rerolls += 1
-            grid = await self._finished(await self.app.service.reroll(actor, grid.job_id))
+                    chosen = done.grid.images[done.decision.index - 1]
+                    await self.app.service.react(_actor(done.person), chosen.id, emoji)
+
+    async def _act(self, person: SimulatedPerson, grid: JobView, decision: Decision) -> JobView:
+        """Queue the job a decision asks for: the upscale of the chosen picture, or a re-roll."""
+        if isinstance(decision, Upscale):
+            return await self.app.service.upscale(_actor(person), grid.job_id, decision.index)
+        return await self.app.service.reroll(_actor(person), grid.job_id)
+
+    async def _all_finished(self, queued: Sequence[JobView]) -> list[JobView]:
+        return list(await asyncio.gather(*(self._finished(job) for job in queued)))
 
     async def _finished(self, queued: JobView) -> JobView:
         status = await self.app.runner.run(queued.job_id)
@@ -476,6 +503,10 @@ class _Community:
             pictures.append(picture)
             shown.setdefault(image.model or "", []).append(picture)
         return pictures
+
+
+def _actor(person: SimulatedPerson) -> Actor:
+    return Actor.local(person.name)
 
 
 @contextlib.asynccontextmanager

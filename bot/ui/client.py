@@ -60,6 +60,7 @@ class PickloopBot(discord.Client):  # type: ignore[misc]
             app.runner,
             per_person_cap=app.settings.queue_per_person,
             global_cap=app.settings.queue_total,
+            running_at_once=app.settings.jobs_at_once,
         )
         # Strong references: the event loop keeps only weak ones to running tasks.
         self._background: set[asyncio.Task[None]] = set()

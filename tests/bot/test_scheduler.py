@@ -60,6 +60,34 @@ async def test_turns_go_round_people_not_first_come(app: App, scheduler: FairSch
     assert scheduler.waiting() == [] and scheduler.position(tickets["a1"].job_id) is None
 
 
+async def test_several_jobs_run_at_once_when_allowed_still_in_fair_turns(app: App) -> None:
+    scheduler = FairScheduler(app.runner, per_person_cap=3, global_cap=6, running_at_once=2)
+    alice, bob = Actor.local("alice"), Actor.local("bob")
+    tickets = {
+        "a1": await queue(app, scheduler, alice, "a1"),
+        "a2": await queue(app, scheduler, alice, "a2"),
+        "b1": await queue(app, scheduler, bob, "b1"),
+    }
+    worker = asyncio.create_task(scheduler.work())
+    try:
+        await asyncio.sleep(0)  # the worker takes its first turns
+        places = {name: scheduler.position(t.job_id) for name, t in tickets.items()}
+        ahead = scheduler.ahead_of(tickets["a2"].job_id)
+        statuses = await asyncio.gather(*(t.done for t in tickets.values()))
+    finally:
+        worker.cancel()
+
+    # Alice's first and Bob's first run together; Alice's second waits for one of them.
+    assert places == {"a1": 0, "b1": 0, "a2": 1}
+    assert ahead == 1
+    assert statuses == [JobStatus.DONE] * 3
+
+
+def test_a_scheduler_runs_at_least_one_job_at_once(app: App) -> None:
+    with pytest.raises(ValueError, match="running_at_once"):
+        FairScheduler(app.runner, per_person_cap=3, global_cap=6, running_at_once=0)
+
+
 async def test_a_person_over_their_cap_is_told_when_to_retry_and_nothing_is_written(
     app: App, scheduler: FairScheduler
 ) -> None:

@@ -31,6 +31,9 @@ def settings_overrides() -> dict[str, object]:
         "queue_per_person": 3,
         "banned_words": ["ogre", "forbidden fruit"],
         "max_steps": 100,
+        # One job at a time, so that every place in line is known; running several at once is
+        # the scheduler's own test.
+        "jobs_at_once": 1,
     }
 
 
