@@ -55,6 +55,7 @@ def local_engine(settings: Settings) -> LocalEngine:
         device=settings.device,
         dtype=settings.dtype,
         batch_images=settings.engine_batch_images,
+        gather_seconds=settings.engine_gather_seconds,
     )
 
 

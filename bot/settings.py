@@ -107,6 +107,12 @@ class Settings(BaseSettings):
         description="The most images one pipeline call draws when it gathers several people's "
         "grids (16: four grids); lower it if the GPU runs out of memory.",
     )
+    engine_gather_seconds: float = Field(
+        default=0.05,
+        ge=0,
+        description="How long a grid that finds the engine idle waits for others to share its "
+        "pipeline call (jobs started together reach the engine a moment apart).",
+    )
     # NoDecode: the raw string reaches the validator below, which reads JSON or commas.
     banned_words: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

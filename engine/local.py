@@ -1,16 +1,15 @@
 """The in-process engine: models loaded and run on one worker thread, off the event loop."""
 
 import asyncio
-import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
 from PIL.Image import Image
 
+from engine.batching import WaitingLine, WaitingRequest
 from engine.device import Accelerators, select_device, select_dtype
 from engine.embedded import model_source
 from engine.errors import EngineError
@@ -34,15 +33,6 @@ def _ignore_progress(progress: Progress) -> None:
     pass
 
 
-@dataclass
-class _Waiting:
-    """A text-to-image request waiting for the worker, and where its images go."""
-
-    request: GenerationRequest
-    report: Callable[[Progress], None]
-    images: Future[list[Image]] = field(default_factory=Future)
-
-
 class LocalEngine(Engine):
     """Runs diffusers pipelines on one device of this machine.
 
@@ -53,7 +43,8 @@ class LocalEngine(Engine):
     Text-to-image requests that wait for the worker together are drawn together: when the
     worker comes to the first of them, it draws in the same pipeline call every waiting one that
     can share it (`shared_call_key`), up to `batch_images` images. Several people's grids then
-    cost little more than one, and a request alone is drawn as soon as the worker is free.
+    cost little more than one. A request that finds the worker free may wait `gather_seconds`
+    for others to join it (none by default: a lone request is drawn at once).
     """
 
     def __init__(
@@ -62,9 +53,9 @@ class LocalEngine(Engine):
         device: str = "auto",
         dtype: str = "auto",
         batch_images: int = DEFAULT_BATCH_IMAGES,
+        gather_seconds: float = 0.0,
     ) -> None:
-        if batch_images < 1:
-            raise ValueError("batch_images must be at least 1")
+        self._line = WaitingLine(batch_images, gather_seconds)
         available = Accelerators.detect()
         self._device = select_device(device, available)
         self._dtype = select_dtype(dtype, self._device, available)
@@ -75,10 +66,6 @@ class LocalEngine(Engine):
         # Written only on the worker thread; the loop only reads entries already there.
         self._models: dict[str, LoadedModel] = {}
         self._closed = False
-        self._batch_images = batch_images
-        # Filled on the loop, emptied on the worker.
-        self._waiting: list[_Waiting] = []
-        self._waiting_lock = threading.Lock()
 
     async def describe(self, model: str) -> ModelInfo:
         return (await self._loaded(model)).info
@@ -97,9 +84,7 @@ class LocalEngine(Engine):
             )
         if self._closed:
             raise EngineError("the engine is closed")
-        waiting = _Waiting(request, report)
-        with self._waiting_lock:
-            self._waiting.append(waiting)
+        waiting = self._line.add(request, report)
         # One turn of the worker per request: a turn draws the first request still waiting and
         # whatever can share its call, so by its own turn every request has been drawn. A turn
         # hands every error to the requests it drew; nothing is left to collect from the turn.
@@ -147,8 +132,7 @@ class LocalEngine(Engine):
 
     def _draw_waiting(self) -> None:
         """On the worker: draw the first waiting request and those that can share its call."""
-        with self._waiting_lock:
-            batch = self._take_batch()
+        batch = self._line.next_batch()
         if not batch:
             return
         try:
@@ -171,27 +155,7 @@ class LocalEngine(Engine):
         for waiting, images in zip(batch, drawn, strict=True):
             waiting.images.set_result(images)
 
-    def _take_batch(self) -> list[_Waiting]:
-        """The first waiting request (always, however many images it has) and the next ones
-        that can share its call, while the images fit in `batch_images`; taken out of line."""
-        batch: list[_Waiting] = []
-        images = 0
-        for waiting in list(self._waiting):
-            seeds = len(waiting.request.seeds)
-            if batch and (
-                shared_call_key(waiting.request) != shared_call_key(batch[0].request)
-                or images + seeds > self._batch_images
-            ):
-                continue
-            self._waiting.remove(waiting)
-            if not waiting.images.set_running_or_notify_cancel():
-                # Its caller stopped waiting (cancelled): nothing to draw.
-                continue
-            batch.append(waiting)
-            images += seeds
-        return batch
-
-    def _draw_alone(self, waiting: _Waiting) -> None:
+    def _draw_alone(self, waiting: WaitingRequest) -> None:
         try:
             model = self._model(waiting.request.model)
             waiting.images.set_result(generate_images(model, waiting.request, waiting.report))

@@ -35,6 +35,7 @@ async def _queued_while_busy(
     await asyncio.sleep(0)  # every request is now waiting for the worker
     for name in cancel:
         tasks[name].cancel()
+    await asyncio.sleep(0)  # the cancelled ones have stopped waiting
     release.set()
     await busy
     results = await asyncio.gather(*tasks.values(), return_exceptions=True)
@@ -125,6 +126,30 @@ async def test_a_call_gathers_no_more_images_than_the_engine_allows(
     ]
 
 
+async def test_a_grid_that_finds_the_engine_idle_waits_a_moment_for_others_to_join(
+    tmp_path: Path, request_for: RequestFactory
+) -> None:
+    engine = LocalEngine(tmp_path, device="cpu", batch_images=8, gather_seconds=30)
+    events: Events = []
+    try:
+        first = asyncio.ensure_future(
+            engine.generate(
+                request_for(seeds=(1, 2, 3, 4)), lambda p: events.append(("ann", p.step))
+            )
+        )
+        await asyncio.sleep(0.05)  # the worker holds Ann's grid, waiting for company
+        second = await engine.generate(
+            request_for(seeds=(5, 6, 7, 8)), lambda p: events.append(("bob", p.step))
+        )
+        drawn = [await first, second]
+    finally:
+        await engine.close()
+
+    # Bob's grid fills the call, which starts at once: no one waits out the 30 seconds.
+    assert [len(images) for images in drawn] == [4, 4]
+    assert _in_step(events, ["ann", "bob"], steps=3)
+
+
 async def test_a_request_given_up_while_waiting_is_not_drawn(
     local_engine: LocalEngine, request_for: RequestFactory
 ) -> None:
@@ -143,6 +168,10 @@ async def test_a_request_given_up_while_waiting_is_not_drawn(
     assert _in_step(events, ["ann", "cat"], steps=3)
 
 
-def test_an_engine_must_be_allowed_at_least_one_image_a_call(tmp_path: Path) -> None:
+def test_an_engine_must_be_allowed_at_least_one_image_a_call_and_no_negative_wait(
+    tmp_path: Path,
+) -> None:
     with pytest.raises(ValueError, match="batch_images"):
         LocalEngine(tmp_path, device="cpu", batch_images=0)
+    with pytest.raises(ValueError, match="gather_seconds"):
+        LocalEngine(tmp_path, device="cpu", gather_seconds=-1)
