@@ -38,7 +38,8 @@ class LocalEngine(Engine):
 
     All model work, loading included, happens on a single worker thread: it keeps the event
     loop free (Discord's interaction deadline holds however long a generation takes), and it
-    runs one job at a time on the device, in the order asked. Make one engine per device.
+    runs one pipeline call at a time on the device, in the order asked. Make one engine per
+    device.
 
     Text-to-image requests that wait for the worker together are drawn together: when the
     worker comes to the first of them, it draws in the same pipeline call every waiting one that

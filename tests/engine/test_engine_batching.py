@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL.Image import Image
 
-from engine import GenerationRequest, LocalEngine, Progress
+from engine import EngineError, GenerationRequest, LocalEngine, Progress
 from tests.engine.support import RequestFactory
 
 Events = list[tuple[str, int]]
@@ -166,6 +166,25 @@ async def test_a_request_given_up_while_waiting_is_not_drawn(
     assert isinstance(drawn["bob"], asyncio.CancelledError)
     assert [len(drawn["ann"]), len(drawn["cat"])] == [1, 1]  # type: ignore[arg-type]
     assert _in_step(events, ["ann", "cat"], steps=3)
+
+
+async def test_every_request_of_a_failed_call_gets_the_error_none_waits_forever(
+    local_engine: LocalEngine, request_for: RequestFactory, tmp_path: Path
+) -> None:
+    missing = str(tmp_path / "no-such-model")
+
+    drawn, events = await _queued_while_busy(
+        local_engine,
+        {
+            "ann": request_for(model=missing, seeds=(1,)),
+            "bob": request_for(model=missing, seeds=(2,)),
+            "cat": request_for(seeds=(3,)),
+        },
+    )
+
+    assert isinstance(drawn["ann"], EngineError) and isinstance(drawn["bob"], EngineError)
+    assert len(drawn["cat"]) == 1  # type: ignore[arg-type]
+    assert events == [("cat", step) for step in (1, 2, 3)]
 
 
 def test_an_engine_must_be_allowed_at_least_one_image_a_call_and_no_negative_wait(
