@@ -27,7 +27,8 @@ SLOW = "--steps 100"
 
 @pytest.fixture
 def settings_overrides() -> dict[str, object]:
-    return {"max_steps": 100, "admin_ids": [OPERATOR.id]}
+    # One job at a time: a long job keeps the others queued, where /admin can cancel them.
+    return {"max_steps": 100, "admin_ids": [OPERATOR.id], "jobs_at_once": 1}
 
 
 async def answer_of(fake: FakeDiscord, sent: Sent) -> Call:
