@@ -56,6 +56,9 @@ def shared_call_key(request: GenerationRequest) -> Hashable | None:
         request.height,
         request.steps,
         request.guidance,
+        # No negative prompt is not the same as an empty one to every pipeline: SDXL draws
+        # zeros for none and encodes "" otherwise. Those without one go together, as None.
+        bool(request.negative_prompt),
     )
 
 
@@ -95,8 +98,11 @@ def generate_together(
     # One generator per image, on the CPU, as for a single request.
     arguments = _common_arguments(requests[0], report) | {
         "prompt": [r.prompt for r in requests for _ in r.seeds],
-        # An empty negative prompt is what diffusers draws for none: they batch alike.
-        "negative_prompt": [r.negative_prompt for r in requests for _ in r.seeds],
+        "negative_prompt": (
+            [r.negative_prompt for r in requests for _ in r.seeds]
+            if requests[0].negative_prompt
+            else None
+        ),
         "num_images_per_prompt": 1,
         "generator": [torch.Generator("cpu").manual_seed(s) for r in requests for s in r.seeds],
     }
