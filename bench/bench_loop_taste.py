@@ -21,9 +21,9 @@ An adapter wins some prompts outright (it draws the thing large in every seed) a
 (it draws the things a little smaller, or so large they touch the picture's edge): one adapter
 scored 0.67 on 32 prompts and 0.55 on 48 others. Judge on many prompts (96 by default).
 
-    python bench/bench_loop_taste.py --folder /tmp/loop-taste [--grids 40] [--train-steps 500]
-        [--learning-rate 5e-4] [--batch 32] [--training-seeds 0,1] [--arms taste,random]
-        [--set OPTION=VALUE] [--prompts 96] [--json]
+    python bench/bench_loop_taste.py --folder /tmp/loop-taste [--taste larger] [--grids 40]
+        [--train-steps 500] [--learning-rate 5e-4] [--batch 32] [--training-seeds 0,1]
+        [--arms taste,random] [--set OPTION=VALUE] [--prompts 96] [--json]
     python bench/bench_loop_taste.py --judge OUT/main/adapters/kto OUT/control/adapters/kto
 
 Timings here are the training's own (seconds per step); compare adapters within one run.
@@ -80,6 +80,10 @@ def holds_large_thing(picture: Image) -> bool:
     return any(blob.area / SIDE**2 >= LARGE_THING for blob in things(picture))
 
 
+def holds_red_thing(picture: Image) -> bool:
+    return any(blob.colour == "red" for blob in things(picture))
+
+
 async def draw(
     engine: LocalEngine,
     settings: Settings,
@@ -113,6 +117,7 @@ def summary(pictures: list[list[Image]], taste: Taste) -> dict[str, Any]:
     return {
         "taste": round(fmean(taste(p) for p in flat), 4),
         "large_share": round(fmean(holds_large_thing(p) for p in flat), 3),
+        "red_share": round(fmean(holds_red_thing(p) for p in flat), 3),
     }
 
 
@@ -160,6 +165,7 @@ def _collection_options(options: LoopOptions) -> dict[str, Any]:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     options = LoopOptions(
+        taste=args.taste,
         grids_per_person=args.grids,
         train_steps=args.train_steps,
         learning_rate=args.learning_rate,
@@ -242,6 +248,7 @@ def override(text: str) -> tuple[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--folder", type=Path, help="the collected data (kept for later runs)")
+    parser.add_argument("--taste", choices=sorted(TASTES), default=LoopOptions.taste)
     parser.add_argument("--grids", type=int, default=LoopOptions.grids_per_person)
     parser.add_argument("--train-steps", type=int, default=LoopOptions.train_steps)
     parser.add_argument("--learning-rate", type=float, default=LoopOptions.learning_rate)

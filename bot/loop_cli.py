@@ -12,7 +12,7 @@ import typer
 
 from bot.errors import UserError
 from bot.loop.options import LoopOptions
-from bot.train_cli import AverageOption, ConvolutionsOption, FloorOption
+from bot.train_cli import AverageOption, ConvolutionsOption, ExtrapolateOption, FloorOption
 
 if TYPE_CHECKING:
     from bot.loop.demo import LoopResult
@@ -64,6 +64,7 @@ def loop_demo(
     average_last: AverageOption = DEFAULTS.average_last,
     timestep_floor: FloorOption = DEFAULTS.timestep_floor,
     convolutions: ConvolutionsOption = DEFAULTS.adapt_convolutions,
+    extrapolate: ExtrapolateOption = DEFAULTS.extrapolate,
     seed: Annotated[int, typer.Option("--seed", min=0)] = DEFAULTS.seed,
     method: Annotated[
         list[str] | None,
@@ -99,6 +100,7 @@ def loop_demo(
             average_last=average_last,
             timestep_floor=timestep_floor,
             adapt_convolutions=convolutions,
+            extrapolate=extrapolate,
             seed=seed,
             methods=methods,  # type: ignore[arg-type]  # checked by LoopOptions
             control=control,

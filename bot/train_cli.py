@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 import typer
 
 from bot.errors import UserError
+from engine.train.limits import MOST_EXTRAPOLATION
 
 train_app = typer.Typer(
     help="Fine-tune a LoRA adapter of the serving model on preference data.",
@@ -65,6 +66,15 @@ ConvolutionsOption = Annotated[
         help="Adapt the UNet's ResNet convolutions too, not only its attention.",
     ),
 ]
+ExtrapolateOption = Annotated[
+    float,
+    typer.Option(
+        "--extrapolate",
+        min=0.01,
+        max=MOST_EXTRAPOLATION,
+        help="Write the adapter as this many times the change training made (ExPO; 1: as trained).",
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
 
@@ -95,6 +105,7 @@ def _register(method: Literal["dpo", "kto"]) -> None:
         average_last: AverageOption = 0.0,
         timestep_floor: FloorOption = 0.0,
         convolutions: ConvolutionsOption = False,
+        extrapolate: ExtrapolateOption = 1.0,
         as_json: JsonOption = False,
     ) -> None:
         training = {
@@ -110,6 +121,7 @@ def _register(method: Literal["dpo", "kto"]) -> None:
             "average_last": average_last,
             "timestep_floor": timestep_floor,
             "adapt_convolutions": convolutions,
+            "extrapolate": extrapolate,
         }
         _train(method, data, out, work, model, training, as_json)
 

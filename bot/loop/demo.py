@@ -364,6 +364,7 @@ def preference_options(
         average_last=options.average_last,
         timestep_floor=options.timestep_floor,
         adapt_convolutions=options.adapt_convolutions,
+        extrapolate=options.extrapolate,
     )
 
 

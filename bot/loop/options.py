@@ -7,6 +7,7 @@ from typing import Literal
 
 from bot.errors import UserError
 from bot.loop.taste import TASTES
+from engine.train.limits import MOST_EXTRAPOLATION
 
 Method = Literal["dpo", "kto"]
 
@@ -44,6 +45,8 @@ class LoopOptions:
     """Training draws its timesteps from this share of the schedule up."""
     adapt_convolutions: bool = False
     """The adapters reach the UNet's ResNet convolutions too, not only its attention."""
+    extrapolate: float = 1.0
+    """Adapters are written as this many times the change training made (ExPO)."""
     seed: int = 0
     methods: tuple[Method, ...] = ("kto", "dpo")
     control: bool = True
@@ -57,5 +60,7 @@ class LoopOptions:
         for name in ("average_last", "timestep_floor"):
             if not 0 <= getattr(self, name) < 1:
                 raise UserError(f"{name.replace('_', ' ')} must be at least 0 and below 1")
+        if not 0 < self.extrapolate <= MOST_EXTRAPOLATION:
+            raise UserError(f"--extrapolate is above 0 and at most {MOST_EXTRAPOLATION:g}")
         if not self.methods or any(method not in ("dpo", "kto") for method in self.methods):
             raise UserError("the methods are dpo and kto")

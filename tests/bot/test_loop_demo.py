@@ -85,6 +85,8 @@ def test_a_short_demo_runs_the_whole_loop_and_counts_every_blind_click(
         (("--method", "sgd"), "dpo and kto"),
         (("--people", "0"), "--people"),
         (("--average-last", "1"), "--average-last"),
+        (("--extrapolate", "0"), "--extrapolate"),
+        (("--extrapolate", "9"), "--extrapolate"),
     ],
 )
 def test_bad_options_are_refused_in_one_line_before_anything_is_written(

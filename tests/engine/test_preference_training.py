@@ -190,6 +190,61 @@ def test_an_averaged_run_ends_on_the_mean_of_its_last_steps_even_when_resumed_am
     assert "averaged over the last 50% of the steps" in (out / "README.md").read_text()
 
 
+def test_an_extrapolated_adapter_is_written_as_that_many_times_the_trained_change(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    from safetensors.torch import load_file
+
+    data = str(pairs_folder(tmp_path / "pairs"))
+
+    def trained(name: str, **changes: object) -> tuple[PreferenceTrainer, Path]:
+        trainer = PreferenceTrainer(
+            pipeline(tiny_model_dir),
+            load_pairs(data),
+            load_pairs(data, "validation_unique"),
+            tmp_path / f"work-{name}",
+            quick("dpo", **changes),
+        )
+        trainer.run(progress=False)
+        return trainer, trainer.save_adapter(tmp_path / name, {})
+
+    plain, plain_out = trained("plain")
+    further, further_out = trained("further", extrapolate=3.0)
+    written = load_file(further_out / "pytorch_lora_weights.safetensors")
+    as_trained = load_file(plain_out / "pytorch_lora_weights.safetensors")
+
+    # The same run (same seed), written with three times its change to each weight: LoRA's up
+    # projections tripled, its down projections as they were.
+    assert written.keys() == as_trained.keys()
+    for key, weight in written.items():
+        factor = 3.0 if "lora_B" in key or "lora.up" in key else 1.0
+        assert torch.allclose(weight, factor * as_trained[key], atol=1e-6), key
+    # Training itself, and what a resumed run would go on from, are the trained adapter.
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(adapter_weights(further), adapter_weights(plain), strict=True)
+    )
+    # The last validation judged the adapter as written.
+    assert further.history[-1]["validation_loss"] != plain.history[-1]["validation_loss"]
+    assert further.history[-2] == plain.history[-2]
+    assert "3 times the trained change" in (further_out / "README.md").read_text()
+
+    def draw(adapter: Path) -> bytes:
+        drawing = pipeline(tiny_model_dir)
+        drawing.load_lora_weights(adapter)
+        generator = torch.Generator().manual_seed(0)
+        image = drawing("a square number 1", num_inference_steps=3, generator=generator).images[0]
+        return image.tobytes()
+
+    assert draw(further_out) != draw(plain_out)
+
+
+@pytest.mark.parametrize("factor", [0.0, -1.0, 9.0])
+def test_an_extrapolation_out_of_range_is_refused(factor: float) -> None:
+    with pytest.raises(ValueError, match="extrapolate"):
+        quick("kto", extrapolate=factor)
+
+
 def test_a_checkpoint_of_other_options_is_refused(tiny_model_dir: Path, tmp_path: Path) -> None:
     labels = load_labels(str(labels_folder(tmp_path / "labels")))
     PreferenceTrainer(pipeline(tiny_model_dir), labels, [], tmp_path / "w", quick("kto")).run(
