@@ -23,7 +23,7 @@ scored 0.67 on 32 prompts and 0.55 on 48 others. Judge on many prompts (96 by de
 
     python bench/bench_loop_taste.py --folder /tmp/loop-taste [--taste larger] [--grids 40]
         [--train-steps 500] [--learning-rate 5e-4] [--batch 32] [--training-seeds 0,1]
-        [--arms taste,random] [--set OPTION=VALUE] [--prompts 96] [--json]
+        [--arms taste,random] [--set OPTION=VALUE] [--extrapolations 1,2,3] [--prompts 96] [--json]
     python bench/bench_loop_taste.py --judge OUT/main/adapters/kto OUT/control/adapters/kto
 
 Timings here are the training's own (seconds per step); compare adapters within one run.
@@ -51,6 +51,7 @@ from bot.loop.options import LoopOptions, Method
 from bot.loop.taste import TASTES, Taste
 from bot.settings import Settings
 from engine import LocalEngine
+from engine.adapters import WEIGHTS
 from engine.toy.judge import SIDE, things
 from engine.types import GenerationRequest
 
@@ -110,6 +111,21 @@ async def draw(
         )
         drawn.append(await engine.generate(request))
     return drawn
+
+
+def extrapolated_copy(adapter: Path, factor: float) -> Path:
+    """A copy of a written adapter with `factor` times its change to every weight (LoRA's up
+    projections scaled): what `--extrapolate` would have written, without training again."""
+    from safetensors.torch import load_file, save_file
+
+    if factor == 1:
+        return adapter
+    weights = load_file(adapter / WEIGHTS)
+    scaled = {key: w * factor if ".lora.up." in key else w for key, w in weights.items()}
+    copy = adapter.with_name(f"{adapter.name}-x{factor:g}")
+    copy.mkdir(exist_ok=True)
+    save_file(scaled, copy / WEIGHTS)
+    return copy
 
 
 def summary(pictures: list[list[Image]], taste: Taste) -> dict[str, Any]:
@@ -223,19 +239,29 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         progress=False,
                     )
                 )
-                row = {
-                    "clicks": clicks,
-                    "training_seed": training_seed,
-                    **await judged(trained.adapter),
-                    "seconds_per_step": round(trained.seconds_per_step, 3),
-                    "labels": {"positive": positive, "negative": negative},
-                    "options": args.set,
-                }
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+                for factor in args.extrapolations:
+                    row = {
+                        "clicks": clicks,
+                        "training_seed": training_seed,
+                        "extrapolated": factor,
+                        **await judged(extrapolated_copy(trained.adapter, factor)),
+                        "seconds_per_step": round(trained.seconds_per_step, 3),
+                        "labels": {"positive": positive, "negative": negative},
+                        "options": args.set,
+                    }
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
     by_arm = {
-        clicks: round(fmean(r["expected_win"] for r in rows if r.get("clicks") == clicks), 3)
+        f"{clicks} x{factor:g}": round(
+            fmean(
+                r["expected_win"]
+                for r in rows
+                if r.get("clicks") == clicks and r["extrapolated"] == factor
+            ),
+            3,
+        )
         for clicks in ([] if args.judge else args.arms)
+        for factor in args.extrapolations
     }
     return {"options": dataclasses.asdict(options), "adapters": rows, "mean_expected_win": by_arm}
 
@@ -274,6 +300,12 @@ def main() -> None:
         default=[],
         metavar="ADAPTER",
         help="judge these adapter folders (a loop demo's, say) instead of collecting and training",
+    )
+    parser.add_argument(
+        "--extrapolations",
+        type=lambda text: [float(f) for f in text.split(",")],
+        default=[1.0],
+        help="judge each trained adapter at these multiples of its change too, e.g. 1,2,3",
     )
     parser.add_argument("--prompts", type=int, default=96, help="judging prompts")
     parser.add_argument("--json", action="store_true")

@@ -10,7 +10,8 @@ service, runner, engine, curation, export, fine-tuning and model registry:
    they click and react at random.
 2. **Curate, export, fine-tune.** The clicks are curated and exported as ``pairs`` and ``kto``
    datasets, and a LoRA adapter is trained on each (Diffusion-DPO and Diffusion-KTO), exactly
-   as ``pickloop export`` and ``pickloop train`` do.
+   as ``pickloop export`` and ``pickloop train`` do, and written extrapolated (three times the
+   change training made, by default: ``LoopOptions.extrapolate``).
 3. **Compare blind.** Each adapter is registered as a model version and served against the base
    model: every new grid shows two pictures of each at random positions. A panel of people
    with the hidden taste (in the main arm, the same people who made the data) imagine fresh

@@ -45,8 +45,12 @@ class LoopOptions:
     """Training draws its timesteps from this share of the schedule up."""
     adapt_convolutions: bool = False
     """The adapters reach the UNet's ResNet convolutions too, not only its attention."""
-    extrapolate: float = 1.0
-    """Adapters are written as this many times the change training made (ExPO)."""
+    extrapolate: float = 3.0
+    """Adapters are written as this many times the change training made (ExPO). The training
+    learns the people's direction but stops short: on one run's clicks (seed 0, judged without
+    votes on 96 fresh prompts x 4 seeds), the people's KTO adapter scored 0.59 as trained, 0.64
+    doubled and 0.67 tripled, while the random clicks' adapter stayed at 0.51, 0.50 and 0.50:
+    going further along a direction that holds no taste goes nowhere in particular."""
     seed: int = 0
     methods: tuple[Method, ...] = ("kto", "dpo")
     control: bool = True

@@ -37,10 +37,11 @@ def test_an_adapter_trained_from_an_export_loads_onto_its_base_model(
 ) -> None:
     data = exports / ("pairs" if method == "dpo" else "kto")
     out = exports / f"{method}-adapter"
-    # DPO also averages its last steps, draws only the noisier timesteps and adapts the
-    # convolutions (whose adapter must load back all the same); KTO does none of it.
+    # DPO also averages its last steps, draws only the noisier timesteps, adapts the
+    # convolutions and is written extrapolated (an adapter that must load back all the same);
+    # KTO does none of it.
     choices = (
-        ["--average-last", "0.5", "--timestep-floor", "0.5", "--convolutions"]
+        ["--average-last", "0.5", "--timestep-floor", "0.5", "--convolutions", "--extrapolate", "2"]
         if method == "dpo"
         else []
     )
@@ -60,6 +61,7 @@ def test_an_adapter_trained_from_an_export_loads_onto_its_base_model(
     assert ("averaged over the last 50% of the steps" in card) == (method == "dpo")
     assert ("timesteps from 50% of the schedule up" in card) == (method == "dpo")
     assert ("ResNet convolutions adapted too" in card) == (method == "dpo")
+    assert ("2 times the trained change" in card) == (method == "dpo")
     base = load_model(cli_env["PICKLOOP_MODEL"], "cpu", torch.float32).text_to_image
 
     def draw() -> bytes:
