@@ -52,7 +52,7 @@ from bot.loop.taste import TASTES, Taste
 from bot.settings import Settings
 from engine import LocalEngine
 from engine.adapters import WEIGHTS
-from engine.toy.judge import SIDE, things
+from engine.toy.judge import SIDE, Blob, things
 from engine.types import GenerationRequest
 
 Clicks = Literal["taste", "random"]
@@ -77,12 +77,12 @@ def expected_win(tuned: list[float], base: list[float], noise: float) -> float:
     return fmean(chances)
 
 
-def holds_large_thing(picture: Image) -> bool:
-    return any(blob.area / SIDE**2 >= LARGE_THING for blob in things(picture))
+def holds_large_thing(blobs: list[Blob]) -> bool:
+    return any(blob.area / SIDE**2 >= LARGE_THING for blob in blobs)
 
 
-def holds_red_thing(picture: Image) -> bool:
-    return any(blob.colour == "red" for blob in things(picture))
+def holds_red_thing(blobs: list[Blob]) -> bool:
+    return any(blob.colour == "red" for blob in blobs)
 
 
 async def draw(
@@ -130,10 +130,12 @@ def extrapolated_copy(adapter: Path, factor: float) -> Path:
 
 def summary(pictures: list[list[Image]], taste: Taste) -> dict[str, Any]:
     flat = [picture for group in pictures for picture in group]
+    # The judge's reading of each picture, made once for every count below.
+    seen = [things(picture) for picture in flat]
     return {
         "taste": round(fmean(taste(p) for p in flat), 4),
-        "large_share": round(fmean(holds_large_thing(p) for p in flat), 3),
-        "red_share": round(fmean(holds_red_thing(p) for p in flat), 3),
+        "large_share": round(fmean(holds_large_thing(blobs) for blobs in seen), 3),
+        "red_share": round(fmean(holds_red_thing(blobs) for blobs in seen), 3),
     }
 
 
