@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
+import stat
 import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -33,6 +36,12 @@ _SQLITE_PRAGMAS = (
     # an accepted job must survive one, and commits come at human pace anyway.
     "PRAGMA synchronous=FULL",
 )
+# The database holds Discord ids, names and prompts: only its owner may read it, as with
+# the stored images. Its folder, when pickloop makes it, is the owner's alone too.
+_OWNER_ONLY_FILE = 0o600
+_OWNER_ONLY_FOLDER = 0o700
+# Beside the database in WAL mode; SQLite gives them the database file's own mode.
+_SQLITE_SIDE_FILES = ("-wal", "-shm")
 
 
 class Database:
@@ -47,6 +56,10 @@ class Database:
         # pre_ping: a restarted PostgreSQL server should not cost the next request an error.
         self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
+            file = _sqlite_file(url)
+            if file is not None:
+                # Registered first: the file is owner-only before WAL makes its side files.
+                _keep_owner_only(self.engine.sync_engine, file)
             event.listen(self.engine.sync_engine, "connect", _set_sqlite_pragmas)
             event.listen(self.engine.sync_engine, "savepoint", _begin_before_savepoint)
         self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
@@ -77,13 +90,62 @@ async def open_database(url: str) -> Database:
 
 
 def make_sqlite_folder(url: str) -> None:
-    """Create the folder a SQLite file will live in; SQLite makes the file but not its folder."""
+    """Create the folder a SQLite file will live in, owner-only; SQLite makes the file but
+    not its folder. A folder that is there already is left as its owner set it."""
+    file = _sqlite_file(url)
+    if file is None:
+        return
+    missing: list[Path] = []
+    folder = file.parent
+    while not folder.is_dir():
+        missing.append(folder)
+        folder = folder.parent
+    for new_folder in reversed(missing):
+        new_folder.mkdir(mode=_OWNER_ONLY_FOLDER, exist_ok=True)  # another process may race
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names; None for anything else (another database, memory, a URI)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database:
-        return
+        return None
     if parsed.database == ":memory:" or parsed.database.startswith("file:"):
-        return
-    Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        return None
+    return Path(parsed.database)
+
+
+def _keep_owner_only(engine: Engine, file: Path) -> None:
+    def before_connect(*_args: Any) -> None:
+        _create_owner_only(file)
+
+    def on_connect(*_args: Any) -> None:
+        # A database from before files were made owner-only, and what a crash left of its
+        # side files, are the operator's data as much as a new one.
+        for path in (file, *(file.with_name(file.name + end) for end in _SQLITE_SIDE_FILES)):
+            _make_owner_only(path)
+
+    event.listen(engine, "do_connect", before_connect)
+    event.listen(engine, "connect", on_connect)
+
+
+def _create_owner_only(file: Path) -> None:
+    # SQLite would create a missing file readable by all (0644 under the usual umask), and
+    # a reader opening it before a later chmod would keep reading. An empty file is a valid
+    # new database. Any other failure (no folder, no right to write there) is left for
+    # SQLite to report in its own words as it opens the file.
+    with contextlib.suppress(OSError):
+        os.close(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _OWNER_ONLY_FILE))
+
+
+def _make_owner_only(path: Path) -> None:
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            path.chmod(mode & stat.S_IRWXU)
+    # Not there (a side file SQLite has not made), or another account's file: an operator
+    # who shares the database on purpose owns it under another name, and keeps their say.
+    except (FileNotFoundError, PermissionError):
+        pass
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:

@@ -4,13 +4,17 @@ and a README.md dataset card) out.
 Rows are read twice, so memory never holds them: a first pass counts them (per split and
 prompt, for ``num_example_per_prompt`` and the progress bar), a second writes them. The
 folder is built beside its destination and renamed into place when complete, so a failed or
-interrupted export leaves nothing that looks like a dataset.
+interrupted export leaves nothing that looks like a dataset; what a killed one leaves there,
+the next export to the same destination removes. The folder and everything in it are their
+owner's alone (0700, 0600): they carry people's prompts and pictures.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import secrets
 import shutil
-import tempfile
 from collections import Counter
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +27,7 @@ from storage.export.exclusions import Exclusions
 from storage.export.formats import Context, Format
 from storage.export.images import ExportImages
 from storage.export.pseudonym import Pseudonyms
-from storage.export.shards import SplitWriter
+from storage.export.shards import SplitWriter, create_owner_only
 from storage.export.splits import SplitPlan, prompt_digest
 from storage.labels.curate import Curation, Curator, curated, survey
 
@@ -32,6 +36,10 @@ ROWS_PER_SHARD = 1000
 ROWS_PER_BATCH = 100
 # The license field is the operator's to set; "other" claims none until they do.
 DEFAULT_LICENSE = "other"
+OWNER_ONLY_FOLDER = 0o700
+# Staging folders this process is building now: a cleanup of stale ones spares them, though
+# they carry this process's id (two exports to one destination may run in one process).
+_STAGING_NOW: set[str] = set()
 
 Progress = Callable[[int, int], None]  # rows written, rows in all
 
@@ -81,6 +89,9 @@ async def export_dataset(
     time) as ``format`` into the new folder ``out``."""
     options = options or ExportOptions()
     pseudonyms = Pseudonyms(secret)  # before anything is read: no secret, no export
+    # Before the destination is checked, so that what killed exports left goes even when a
+    # finished one's folder is there and this export is refused.
+    _remove_stale_staging(out)
     _check_destination(out)
 
     def admitted(row: Any) -> tuple[Any, str, tuple[str, bytes]] | None:
@@ -102,10 +113,10 @@ async def export_dataset(
         )
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    staging = _make_staging(out)
     try:
         data = staging / "data"
-        data.mkdir()
+        data.mkdir(mode=OWNER_ONLY_FOLDER)
         writers = {
             split: SplitWriter(
                 data,
@@ -133,11 +144,15 @@ async def export_dataset(
             f"validation {options.plan.validation:.0%}, test {options.plan.test:.0%} of prompts"
         )
         card = dataset_card(format, counts, options.license, shares, curation)
-        (staging / "README.md").write_text(card, encoding="utf-8")
+        readme = staging / "README.md"
+        create_owner_only(readme)
+        readme.write_text(card, encoding="utf-8")
         _move_into_place(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        _STAGING_NOW.discard(staging.name)
     files = ("README.md", *(f"data/{shard.name}" for shard in shards))
     return ExportResult(format.name, out, counts, files)
 
@@ -187,6 +202,44 @@ async def export_from_database(
 def _check_destination(out: Path) -> None:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ExportError(f"{out} already exists and is not an empty folder; export to a new one")
+
+
+def _make_staging(out: Path) -> Path:
+    """A new owner-only folder beside ``out`` to build the export in, named for this process
+    so that a later export can tell what a killed one left from one still running."""
+    staging = out.parent / f".{out.name}.{os.getpid()}.{secrets.token_hex(8)}.partial"
+    staging.mkdir(mode=OWNER_ONLY_FOLDER)
+    _STAGING_NOW.add(staging.name)
+    return staging
+
+
+def _remove_stale_staging(out: Path) -> None:
+    if not out.parent.is_dir():
+        return
+    # Read from the right, a name of this shape belongs to ``out`` and no other destination
+    # (not to "out.2", say). Linux process ids have at most seven digits; nine keep any
+    # number matched within what os.kill takes.
+    ours = re.compile(re.escape(f".{out.name}.") + r"([1-9][0-9]{0,8})\.[0-9a-f]{16}\.partial")
+    for entry in out.parent.iterdir():
+        found = ours.fullmatch(entry.name)
+        if found is None or entry.name in _STAGING_NOW or not _has_ended(int(found[1])):
+            continue
+        # Not a symlink's target, nor a file of that name: rmtree refuses both.
+        shutil.rmtree(entry, ignore_errors=True)
+
+
+def _has_ended(pid: int) -> bool:
+    if pid == os.getpid():
+        # An earlier export of this process (or of an ended one whose id it now has, as
+        # happens across container restarts), not running: running ones were spared.
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process is there
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # there, under another account
+    return False
 
 
 def _move_into_place(staging: Path, out: Path) -> None:

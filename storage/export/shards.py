@@ -3,16 +3,27 @@
 Files are named ``<split>-00000-of-00003.parquet`` like the Hugging Face Hub's own; the count
 is known only once a split is finished, so shards are renamed then. Output bytes depend on
 the rows alone: no timestamps, fixed compression, the schema (with its ``datasets``
-features) in the file's metadata.
+features) in the file's metadata. Shards are their owner's alone to read (0600), like the
+export folder they are written into.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+# Exports carry people's prompts and pictures: files in one are readable by its owner only.
+OWNER_ONLY = 0o600
+
+
+def create_owner_only(path: Path) -> None:
+    """Create the new, empty file ``path`` readable by its owner alone (a umask can only
+    narrow that); writing it afterwards truncates it, which keeps its mode."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OWNER_ONLY))
 
 
 class SplitWriter:
@@ -73,6 +84,7 @@ class SplitWriter:
 
     def _open_shard(self) -> pq.ParquetWriter:
         path = self._folder / f"{self._split}-{len(self._shards):05d}.parquet.partial"
+        create_owner_only(path)
         self._shards.append(path)
         return pq.ParquetWriter(
             path, self._schema, compression="snappy", write_statistics=True, use_dictionary=True

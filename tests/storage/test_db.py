@@ -1,4 +1,8 @@
 import asyncio
+import os
+import sqlite3
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -68,6 +72,68 @@ async def test_the_sqlite_file_folder_is_created(tmp_path: Path) -> None:
     await database.dispose()
 
     assert path.is_file()
+
+
+@pytest.fixture
+def umask_0022() -> Iterator[None]:
+    """The usual umask, under which SQLite and mkdir alone make what every account can read."""
+    previous = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _with_side_files(path: Path) -> list[Path]:
+    return [path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")]
+
+
+@pytest.mark.usefixtures("umask_0022")
+async def test_a_new_sqlite_database_and_its_folders_are_the_owners_alone(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "pickloop-data"
+    path = data / "nested" / "pickloop.db"
+    tmp_mode = _mode(tmp_path)
+
+    database = await open_database(f"sqlite+aiosqlite:///{path}")
+    try:
+        async with database.sessions.begin() as session:
+            session.add(User(local_name="ada", display_name="Ada"))
+        # The pool keeps the connection open, so the WAL side files are there, with Ada's row.
+        modes = {file.name: _mode(file) for file in _with_side_files(path)}
+    finally:
+        await database.dispose()
+
+    assert modes == {"pickloop.db": 0o600, "pickloop.db-wal": 0o600, "pickloop.db-shm": 0o600}
+    assert (_mode(data), _mode(path.parent)) == (0o700, 0o700)
+    assert _mode(tmp_path) == tmp_mode  # a folder that was there already is the operator's
+
+
+@pytest.mark.usefixtures("umask_0022")
+async def test_an_existing_sqlite_database_is_made_the_owners_alone(tmp_path: Path) -> None:
+    path = tmp_path / "pickloop.db"
+    # A database from before, as SQLite makes it, open in another process (here sqlite3 in
+    # this one) so that its side files are there too, as a crash would leave them.
+    earlier = sqlite3.connect(path)
+    try:
+        earlier.execute("PRAGMA journal_mode=WAL")
+        earlier.execute("CREATE TABLE earlier (note TEXT)")
+        earlier.execute("INSERT INTO earlier VALUES ('a prompt')")
+        earlier.commit()
+        assert [_mode(file) for file in _with_side_files(path)] == [0o644] * 3
+
+        database = await open_database(f"sqlite+aiosqlite:///{path}")
+        await database.dispose()
+
+        assert [_mode(file) for file in _with_side_files(path)] == [0o600] * 3
+        assert earlier.execute("SELECT note FROM earlier").fetchall() == [("a prompt",)]
+    finally:
+        earlier.close()
 
 
 async def test_every_sqlite_connection_gets_the_pragmas(tmp_path: Path) -> None:
