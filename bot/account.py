@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from bot.people import Actor, find_user
-from bot.scheduler import FairScheduler
 from bot.settings import Settings
 from storage.db import Database
 from storage.models import Event, EventKind, Image, Job, JobStatus
+from storage.queue import fair_order
 
 # Clicks that made something; every other event is a rating (reactions, /rate choices).
 CLICKS = (EventKind.UPSCALE, EventKind.VARY_SUBTLE, EventKind.VARY_STRONG, EventKind.REROLL)
@@ -18,13 +18,13 @@ CLICKS = (EventKind.UPSCALE, EventKind.VARY_SUBTLE, EventKind.VARY_STRONG, Event
 
 @dataclass(frozen=True)
 class LineEntry:
-    """An unfinished job and where it stands; ``ahead`` is None when this bot's line does not
-    hold it (another worker has it, say)."""
+    """An unfinished job and where it stands: its place in the queue (1: next), None once a
+    worker has it."""
 
     job_id: str
     status: str
     prompt: str
-    ahead: int | None
+    position: int | None
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class Accounts:
         self._database = database
         self._settings = settings
 
-    async def info(self, actor: Actor, scheduler: FairScheduler | None) -> AccountInfo:
+    async def info(self, actor: Actor) -> AccountInfo:
         async with self._database.sessions() as session:
             user = await find_user(session, actor)
             if user is None:
@@ -77,12 +77,13 @@ class Accounts:
                 .select_from(Event)
                 .where(Event.user_id == user.id, Event.kind.not_in(CLICKS))
             )
+            places = {job_id: place for place, job_id in enumerate(await fair_order(session), 1)}
         entries = [
             LineEntry(
                 job_id,
                 JobStatus(status).value,
                 prompt,
-                scheduler.ahead_of(job_id) if scheduler is not None else None,
+                places.get(job_id),
             )
             for job_id, status, prompt in unfinished
         ]
@@ -90,7 +91,7 @@ class Accounts:
             running=[entry for entry in entries if entry.status == JobStatus.RUNNING.value],
             queued=sorted(
                 (entry for entry in entries if entry.status == JobStatus.QUEUED.value),
-                key=lambda entry: (entry.ahead is None, entry.ahead or 0),
+                key=lambda entry: (entry.position is not None, entry.position or 0),
             ),
             jobs=int(jobs or 0),
             images=int(images or 0),

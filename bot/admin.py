@@ -14,11 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import NotFound, PermissionDenied, UserError
 from bot.people import Actor, find_user, get_or_create_user
-from bot.runner import UNFINISHED
-from bot.scheduler import FairScheduler
 from bot.settings import Settings
 from storage.db import Database
 from storage.models import Job, JobStatus, User, utcnow
+from storage.queue import UNFINISHED, announce, fair_order
 
 NOT_AN_ADMIN = "Only pickloop admins (people who can manage this server) may do that."
 
@@ -30,9 +29,8 @@ class QueuedJob:
     owner: str
     owner_discord_id: int | None
     prompt: str
-    # Jobs that run before this one (the running one included); None when running, or when
-    # this bot's line does not hold it.
-    ahead: int | None
+    # Its place in the queue (1: next); None when it runs, or a worker has claimed it.
+    position: int | None
 
 
 class Moderation:
@@ -49,9 +47,7 @@ class Moderation:
         if not self.may_moderate(actor, manages_server=manages_server):
             raise PermissionDenied(NOT_AN_ADMIN)
 
-    async def queue(
-        self, actor: Actor, *, manages_server: bool, scheduler: FairScheduler | None
-    ) -> list[QueuedJob]:
+    async def queue(self, actor: Actor, *, manages_server: bool) -> list[QueuedJob]:
         """Every unfinished job: running ones first, then in the order they will run."""
         self.check(actor, manages_server=manages_server)
         async with self._database.sessions() as session:
@@ -65,6 +61,7 @@ class Moderation:
                     .order_by(Job.created_at, Job.id)
                 )
             ).all()
+            places = {job_id: place for place, job_id in enumerate(await fair_order(session), 1)}
         jobs = [
             QueuedJob(
                 job_id=job_id,
@@ -72,17 +69,18 @@ class Moderation:
                 owner=owner,
                 owner_discord_id=discord_id,
                 prompt=prompt,
-                ahead=scheduler.ahead_of(job_id) if scheduler is not None else None,
+                position=places.get(job_id),
             )
             for job_id, status, prompt, owner, discord_id in rows
         ]
-        # Sorted is stable: jobs outside this bot's line keep their age order, at the end.
+        # Sorted is stable: claimed jobs about to start keep their age order, after the
+        # running ones and before those waiting in line.
         return sorted(
             jobs,
             key=lambda job: (
                 job.status != JobStatus.RUNNING.value,
-                job.ahead is None,
-                job.ahead or 0,
+                job.position is not None,
+                job.position or 0,
             ),
         )
 
@@ -92,7 +90,6 @@ class Moderation:
         job_id: str,
         *,
         manages_server: bool,
-        scheduler: FairScheduler | None,
     ) -> None:
         """Cancel a queued job; a running one cannot be stopped halfway and is refused."""
         self.check(actor, manages_server=manages_server)
@@ -110,7 +107,6 @@ class Moderation:
                     f"Job `{job_id}` is running already; a running job can't be cancelled."
                 )
             raise UserError(f"Job `{job_id}` is {JobStatus(status).value}; nothing to cancel.")
-        _take_out_of_line(scheduler, cancelled)
 
     async def block(
         self,
@@ -118,7 +114,6 @@ class Moderation:
         person: Actor,
         *,
         manages_server: bool,
-        scheduler: FairScheduler | None,
     ) -> list[str]:
         """Block ``person`` from asking for anything; returns their queued jobs, now cancelled.
         A job of theirs already running finishes."""
@@ -130,7 +125,6 @@ class Moderation:
             user = await find_user(session, person) or await get_or_create_user(session, person)
             user.blocked = True
             cancelled = await _cancel_queued(session, Job.owner_id == user.id)
-        _take_out_of_line(scheduler, cancelled)
         return cancelled
 
     async def unblock(self, actor: Actor, person: Actor, *, manages_server: bool) -> bool:
@@ -147,8 +141,9 @@ class Moderation:
 async def _cancel_queued(session: AsyncSession, which: ColumnElement[bool]) -> list[str]:
     """Mark the queued jobs ``which`` selects cancelled; returns their ids.
 
-    Compare-and-set on the status: a job a worker claimed for running a moment ago is left to
-    finish, and a job cancelled here is never started (the runner only claims unfinished jobs).
+    Compare-and-set on the status: a job a worker started a moment ago is left to finish,
+    and a job cancelled here is never started (the runner only starts unfinished jobs).
+    Whoever waits for it hears of it (``storage.queue.announce``, or their next poll).
     """
     ids = list(
         (
@@ -167,11 +162,6 @@ async def _cancel_queued(session: AsyncSession, which: ColumnElement[bool]) -> l
         .scalars()
         .all()
     )
+    for job_id in ids:
+        await announce(session, job_id)
     return ids
-
-
-def _take_out_of_line(scheduler: FairScheduler | None, job_ids: list[str]) -> None:
-    # After the commit: the waiting delivery wakes up to a job whose row says cancelled.
-    if scheduler is not None:
-        for job_id in job_ids:
-            scheduler.cancel(job_id)

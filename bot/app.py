@@ -4,22 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot.account import Accounts
 from bot.admin import Moderation
+from bot.engine_on_first_use import EngineOnFirstUse
+from bot.job_watch import JobWatch
 from bot.preferences import Preferences
 from bot.privacy import PrivacyService
+from bot.processes import new_worker_id, worker_is_gone
+from bot.progress_hub import ProgressHub
 from bot.rating import RatingService
-from bot.runner import JobRunner, new_worker_id
+from bot.runner import JobRunner
 from bot.service import JobService
 from bot.settings import Settings
-from engine import Engine, LocalEngine, ProgressCallback
+from engine.protocol import Engine
 from storage.db import Database, open_database
 from storage.imagestore import ImageStore
 from storage.models import JobStatus
+from storage.queue import JobQueue
+
+if TYPE_CHECKING:
+    from engine import LocalEngine, ProgressCallback
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -31,6 +43,9 @@ class App:
     service: JobService
     runner: JobRunner
     worker_id: str
+    queue: JobQueue
+    watch: JobWatch
+    progress: ProgressHub
     rating: RatingService
     privacy: PrivacyService
     preferences: Preferences
@@ -40,9 +55,14 @@ class App:
     async def resume_interrupted(
         self, progress_for: Callable[[str], ProgressCallback | None] | None = None
     ) -> list[tuple[str, JobStatus]]:
-        """Finish the jobs that workers which died left behind; the oldest first."""
-        finished = []
-        for job_id in await self.runner.recover():
+        """Finish the jobs that workers which died left behind, the oldest first; jobs given up
+        on (their worker died too often) are listed as failed."""
+        swept = await self.queue.sweep(self.worker_id, worker_is_gone)
+        finished = [(job_id, JobStatus.FAILED) for job_id in swept.given_up]
+        for job_id in swept.released:
+            # Another worker may have claimed it since the sweep; then it is theirs.
+            if not await self.queue.claim(job_id, self.worker_id):
+                continue
             on_progress = progress_for(job_id) if progress_for else None
             finished.append((job_id, await self.runner.run(job_id, on_progress)))
         return finished
@@ -50,33 +70,46 @@ class App:
 
 def local_engine(settings: Settings) -> LocalEngine:
     """The in-process engine the settings ask for (device, precision, model cache)."""
+    # Here, not at the top: it brings torch and diffusers (see EngineOnFirstUse).
+    from engine import LocalEngine
+
     return LocalEngine(
         settings.model_cache_dir,
         device=settings.device,
         dtype=settings.dtype,
         batch_images=settings.engine_batch_images,
         gather_seconds=settings.engine_gather_seconds,
+        threads=settings.torch_threads,
     )
 
 
 @contextlib.asynccontextmanager
 async def open_app(
-    settings: Settings, engine: Engine | None = None, *, chance: random.Random | None = None
+    settings: Settings,
+    engine: Engine | None = None,
+    *,
+    chance: random.Random | None = None,
+    run_own_jobs: bool = True,
 ) -> AsyncIterator[App]:
     """Open everything a front end needs; an engine passed in is shared and left open.
-    `chance` (seeded) makes the job service's new seeds and blind layouts repeatable."""
+    `chance` (seeded) makes the job service's new seeds and blind layouts repeatable.
+    `run_own_jobs`: jobs this process asks for are claimed by it (see ``JobService``)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     database = await open_database(settings.resolved_database_url)
     own_engine = engine is None
-    active_engine: Engine = engine or local_engine(settings)
+    active_engine: Engine = engine or EngineOnFirstUse(lambda: local_engine(settings))
     store = ImageStore(settings.image_dir.resolve())
     worker_id = new_worker_id()
-    service = JobService(database, store, active_engine, settings, worker_id, chance)
+    service = JobService(
+        database, store, active_engine, settings, worker_id, chance, run_own_jobs=run_own_jobs
+    )
     runner = JobRunner(database, store, active_engine, worker_id, settings.job_lease_seconds)
+    queue = JobQueue(database, settings.job_lease_seconds)
+    watch = JobWatch(database, settings.queue_poll_seconds)
     heartbeat: asyncio.Task[None] | None = None
     try:
         await service.ensure_default_model()
-        heartbeat = asyncio.create_task(runner.keep_claims_alive())
+        heartbeat = asyncio.create_task(_keep_claims_alive(queue, worker_id))
         yield App(
             settings,
             database,
@@ -85,6 +118,9 @@ async def open_app(
             service,
             runner,
             worker_id,
+            queue=queue,
+            watch=watch,
+            progress=ProgressHub(),
             rating=RatingService(database, store),
             privacy=PrivacyService(database, store),
             preferences=Preferences(database, settings),
@@ -92,6 +128,7 @@ async def open_app(
             moderation=Moderation(database, settings),
         )
     finally:
+        await watch.close()
         if heartbeat is not None:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -99,3 +136,14 @@ async def open_app(
         if own_engine:
             await active_engine.close()
         await database.dispose()
+
+
+async def _keep_claims_alive(queue: JobQueue, worker_id: str) -> None:
+    """Renew this process's claims until cancelled, for as long as the process lives."""
+    interval = queue.lease_seconds / 3
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await queue.renew(worker_id)
+        except Exception:
+            log.warning("could not renew job claims", exc_info=True)

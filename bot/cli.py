@@ -7,7 +7,8 @@ import asyncio
 import getpass
 import json
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+import unicodedata
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 import pydantic
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bot.errors import UserError
@@ -31,6 +33,7 @@ from storage.models import JobStatus
 
 if TYPE_CHECKING:
     from bot.app import App
+    from bot.job_story import Signal
     from engine import Progress as StepProgress
     from engine import ProgressCallback
     from storage.labels.curate import Curation
@@ -57,6 +60,14 @@ UserOption = Annotated[
     str | None,
     typer.Option("--user", help="Act as this local person (default: PICKLOOP_USER or your login)."),
 ]
+WaitOption = Annotated[
+    bool,
+    typer.Option(
+        "--wait/--no-wait",
+        help="Wait for the job and run it here (default), or queue it for a worker "
+        "(pickloop worker, pickloop bot) and return at once.",
+    ),
+]
 JobArgument = Annotated[str, typer.Argument(help="A job id, as printed by imagine or jobs.")]
 IndexArgument = Annotated[int, typer.Argument(help="Which image of the grid: 1 to 4 (row-major).")]
 
@@ -70,8 +81,12 @@ def main() -> None:
     except typer.Abort:
         _fail("aborted", 130)
     except typer.TyperException as error:
-        # Usage errors (exit code 2) and the like, from typer's own command-line parser.
-        _fail(error.format_message(), error.exit_code)
+        # Usage errors (exit code 2) and the like, from typer's own command-line parser. A
+        # command group given no command has printed its help already and has nothing to add.
+        message = error.format_message()
+        if not message.strip():
+            sys.exit(error.exit_code)
+        _fail(message, error.exit_code)
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -89,10 +104,17 @@ def _settings() -> Settings:
 
 
 def _actor(settings: Settings, user: str | None) -> Actor:
-    name = user or settings.user or getpass.getuser()
+    if user is not None:
+        name, source = user, "--user"
+    elif settings.user:
+        name, source = settings.user, "PICKLOOP_USER"
+    else:
+        name, source = getpass.getuser(), "your login name"
     name = name.strip()
     if not name or len(name) > 100:
-        _fail("--user needs a name of 1 to 100 characters", 2)
+        _fail(f"{source} needs a name of 1 to 100 characters", 2)
+    if any(unicodedata.category(char) in ("Cc", "Cf") for char in name):
+        _fail(f"{source} may not hold control or invisible characters", 2)
     return Actor.local(name)
 
 
@@ -123,7 +145,7 @@ def _curation(
         _fail(str(error), 2)
 
 
-def _run(work: Callable[[App], Awaitable[T]]) -> T:
+def _run(work: Callable[[App], Awaitable[T]], *, run_own_jobs: bool = True) -> T:
     settings = _settings()
     # Imported only once there is work: it brings torch and diffusers, seconds of start-up
     # that bad input and --help need not wait for.
@@ -133,7 +155,7 @@ def _run(work: Callable[[App], Awaitable[T]]) -> T:
     silence_library_progress()
 
     async def inside() -> T:
-        async with open_app(settings) as opened:
+        async with open_app(settings, run_own_jobs=run_own_jobs) as opened:
             return await work(opened)
 
     try:
@@ -176,8 +198,15 @@ def _progress_bars(enabled: bool) -> Iterator[Callable[[str], ProgressCallback |
 def _produce(
     as_json: bool,
     queue: Callable[[App], Awaitable[JobView]],
+    *,
+    wait: bool = True,
 ) -> None:
-    """Resume what a crash left behind, queue the new job, run it, and report it."""
+    """Resume what a crash left behind, queue the new job, run it, and report it.
+
+    ``wait`` False: queue the job for any worker and report it queued, at once."""
+    if not wait:
+        _report(_run(queue, run_own_jobs=False), [], as_json)
+        return
     with _progress_bars(enabled=not as_json) as progress_for:
 
         async def work(opened: App) -> tuple[JobView, list[tuple[str, JobStatus]]]:
@@ -206,21 +235,56 @@ def _report(view: JobView, resumed: list[tuple[str, JobStatus]], as_json: bool) 
     _print_view(view)
 
 
-def _print_view(view: JobView) -> None:
+def printable(text: str) -> str:
+    """People's text (prompts, names) with control characters and bidirectional overrides
+    written as escapes, so that a Discord user cannot colour, move or rewrite the operator's
+    terminal."""
+    return "".join(
+        char.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(char) == "Cc" or char in _BIDI_CONTROLS
+        else char
+        for char in text
+    )
+
+
+def plain(text: str) -> str:
+    """People's text for a rich console: printable, and its [markup] shown as it is."""
+    return escape(printable(text))
+
+
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _print_view(view: JobView, position: int | None = None, story: Sequence[Signal] = ()) -> None:
     out = Console(soft_wrap=True, highlight=False)
-    out.print(f"[bold]{view.kind} {view.job_id}[/] {view.status} · {view.prompt!r}")
+    out.print(f"[bold]{view.kind} {view.job_id}[/] {view.status} · {plain(repr(view.prompt))}")
+    if position is not None:
+        out.print(f"  waiting: position {position} in the queue")
     p = view.parameters
     out.print(
         f"  {p.get('width')}x{p.get('height')} · steps {p.get('steps')} · cfg {p.get('guidance')}"
-        f" · model {view.model} · seeds {view.seeds[0]}..{view.seeds[-1]}"
+        f" · model {plain(view.model)} · seeds {view.seeds[0]}..{view.seeds[-1]}"
     )
     if view.grid_path:
-        out.print(f"  grid: {view.grid_path}")
+        out.print(f"  grid: {plain(view.grid_path)}")
     for image in view.images:
         drawn_by = f" model {image.model}" if image.model and image.model != view.model else ""
-        out.print(f"  {image.index}: image {image.id} seed {image.seed}{drawn_by} {image.path}")
+        out.print(
+            f"  {image.index}: image {image.id} seed {image.seed}{plain(drawn_by)} "
+            f"{plain(image.path)}"
+        )
     if view.error:
-        out.print(f"  error: {view.error}")
+        out.print(f"  error: {plain(view.error)}")
+    if story:
+        out.print("  what people did:")
+    for signal in story:
+        picture = f" U{signal.image}" if signal.image is not None else " (the grid)"
+        against = f" against image {signal.compared_with}" if signal.compared_with else ""
+        started = f" -> job {signal.started_job_id}" if signal.started_job_id else ""
+        out.print(
+            f"    {signal.at[:19]} {plain(signal.who)} {signal.kind}{picture}{against}"
+            f"{started} ({signal.origin})"
+        )
 
 
 @app.command()
@@ -229,6 +293,7 @@ def imagine(
         str, typer.Argument(help='The prompt, e.g. "a lighthouse at dusk --ar 16:9".')
     ],
     user: UserOption = None,
+    wait: WaitOption = True,
     as_json: JsonOption = False,
 ) -> None:
     """Make a 2x2 grid from a prompt and say where it is."""
@@ -239,16 +304,20 @@ def imagine(
         parse_prompt(prompt, PromptLimits(settings.max_steps, settings.max_guidance))
     except UserError as error:
         _fail(str(error), 2)
-    _produce(as_json, lambda opened: opened.service.imagine(actor, prompt))
+    _produce(as_json, lambda opened: opened.service.imagine(actor, prompt), wait=wait)
 
 
 @app.command()
 def upscale(
-    job: JobArgument, index: IndexArgument, user: UserOption = None, as_json: JsonOption = False
+    job: JobArgument,
+    index: IndexArgument,
+    user: UserOption = None,
+    wait: WaitOption = True,
+    as_json: JsonOption = False,
 ) -> None:
     """Upscale image INDEX of a grid (like U1-U4); records the click."""
     actor = _actor(_settings(), user)
-    _produce(as_json, lambda opened: opened.service.upscale(actor, job, index))
+    _produce(as_json, lambda opened: opened.service.upscale(actor, job, index), wait=wait)
 
 
 @app.command()
@@ -259,18 +328,23 @@ def vary(
         bool, typer.Option("--strong/--subtle", help="How far variations go.")
     ] = False,
     user: UserOption = None,
+    wait: WaitOption = True,
     as_json: JsonOption = False,
 ) -> None:
     """Make a grid of variations of image INDEX (like V1-V4); records the click."""
     actor = _actor(_settings(), user)
-    _produce(as_json, lambda opened: opened.service.vary(actor, job, index, strong=strong))
+    _produce(
+        as_json, lambda opened: opened.service.vary(actor, job, index, strong=strong), wait=wait
+    )
 
 
 @app.command()
-def reroll(job: JobArgument, user: UserOption = None, as_json: JsonOption = False) -> None:
+def reroll(
+    job: JobArgument, user: UserOption = None, wait: WaitOption = True, as_json: JsonOption = False
+) -> None:
     """Make a new grid from the same prompt with new seeds (like 🔄); records the click."""
     actor = _actor(_settings(), user)
-    _produce(as_json, lambda opened: opened.service.reroll(actor, job))
+    _produce(as_json, lambda opened: opened.service.reroll(actor, job), wait=wait)
 
 
 @app.command()
@@ -326,7 +400,7 @@ def rate(
                 "right": asdict(pair.right),
             }
             text = (
-                f"{pair.prompt}\n  left:  {pair.left.id}  {pair.left.path}\n"
+                f"{printable(pair.prompt)}\n  left:  {pair.left.id}  {pair.left.path}\n"
                 f"  right: {pair.right.id}  {pair.right.path}\n"
                 f"answer: pickloop rate {pair.left.id} {pair.right.id} left|right|tie|skip"
             )
@@ -346,13 +420,28 @@ def rate(
 
 @app.command()
 def show(job: JobArgument, as_json: JsonOption = False) -> None:
-    """Show a job: its prompt, parameters, seeds, status and files, and which model version drew
-    each picture (this is the operator's terminal, so a blind comparison is revealed)."""
-    view = _run(lambda opened: opened.service.show(job, reveal=True))
+    """Show a job: its prompt, parameters, seeds, status (its place in the queue while it
+    waits) and files, which model version drew each picture (this is the operator's terminal,
+    so a blind comparison is revealed), and what people did with its pictures."""
+    from bot.job_story import job_story
+
+    async def work(opened: App) -> tuple[JobView, int | None, list[Signal]]:
+        view = await opened.service.show(job, reveal=True)
+        return view, await opened.queue.position(job), await job_story(opened.database, job)
+
+    view, position, story = _run(work)
     if as_json:
-        print(json.dumps(view.to_json()))
+        print(
+            json.dumps(
+                {
+                    **view.to_json(),
+                    "position": position,
+                    "story": [signal.to_json() for signal in story],
+                }
+            )
+        )
     else:
-        _print_view(view)
+        _print_view(view, position, story)
 
 
 @app.command()
@@ -374,7 +463,9 @@ def jobs(
     out = Console(soft_wrap=True, highlight=False)
     for view in views:
         when = view.created_at[:19]
-        out.print(f"{view.job_id}  {view.kind:<9} {view.status:<9} {when}  {view.prompt[:60]}")
+        out.print(
+            f"{view.job_id}  {view.kind:<9} {view.status:<9} {when}  {plain(view.prompt[:60])}"
+        )
     if not views:
         out.print("no jobs yet")
 
@@ -572,8 +663,41 @@ def curate_data(
     out.print(table)
 
 
+@app.command("worker")
+def serve_queue(
+    jobs_at_once: Annotated[
+        int | None,
+        typer.Option("--jobs", min=1, help="Jobs run at once (default PICKLOOP_JOBS_AT_ONCE)."),
+    ] = None,
+) -> None:
+    """Run jobs from the queue, and nothing else, until stopped (Ctrl-C): beside a bot
+    started with --no-worker, or one per GPU (CUDA_VISIBLE_DEVICES=1 pickloop worker)."""
+    settings = _settings()
+
+    async def work(opened: App) -> None:
+        from bot.worker import QueueWorker
+
+        worker = QueueWorker(opened, capacity=jobs_at_once or settings.jobs_at_once)
+        stderr.print(f"worker {opened.worker_id} is taking jobs from the queue")
+        await worker.work()
+
+    try:
+        _run(work, run_own_jobs=False)
+    except KeyboardInterrupt:
+        stderr.print("stopped")
+
+
 @app.command("bot")
-def serve_discord() -> None:
+def serve_discord(
+    worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Run jobs in this process too (default), or only accept requests and "
+            "deliver results while pickloop worker processes run the jobs.",
+        ),
+    ] = True,
+) -> None:
     """Serve Discord with PICKLOOP_DISCORD_TOKEN: /imagine, its buttons, /rate, /privacy..."""
     settings = _settings()
     token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
@@ -589,7 +713,7 @@ def serve_discord() -> None:
 
     silence_library_progress()
     try:
-        asyncio.run(run_bot(settings, token))
+        asyncio.run(run_bot(settings, token, runs_jobs=worker))
     except TokenRejected:
         _fail(
             "Discord rejected PICKLOOP_DISCORD_TOKEN: reset the token on the application's Bot "
@@ -605,16 +729,16 @@ def db_upgrade(as_json: JsonOption = False) -> None:
     """Create or upgrade the database schema to the newest version."""
     settings = _settings()
 
-    async def work() -> str:
+    async def work() -> bool:
         from storage.db import open_database
 
         database = await open_database(settings.resolved_database_url)
         await database.dispose()
-        return settings.resolved_database_url
+        return database.schema_was_upgraded
 
-    url = asyncio.run(work())
-    where = url.split("@")[-1]  # never print credentials
+    upgraded = asyncio.run(work())
+    where = settings.resolved_database_url.split("@")[-1]  # never print credentials
     if as_json:
-        print(json.dumps({"upgraded": True, "database": where}))
+        print(json.dumps({"upgraded": upgraded, "database": where}))
     else:
-        print(f"database is up to date: {where}")
+        print(f"database {'upgraded' if upgraded else 'was up to date'}: {where}")

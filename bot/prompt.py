@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -67,7 +68,8 @@ def parse_prompt(text: str, limits: PromptLimits) -> ParsedPrompt:
     first_flag = _FLAG_START.search(text)
     body = text if first_flag is None else text[: first_flag.start()]
     prompt = " ".join(body.split())
-    if not prompt:
+    # Zero-width spaces, joiners and marks alone say nothing, though str.split keeps them.
+    if not any(unicodedata.category(char)[0] in "LNPS" for char in prompt):
         raise PromptError("The prompt is empty: describe the image before any --parameters.")
     values = _split_flags(text[first_flag.start() :] if first_flag else "")
     fields: dict[str, object] = {}

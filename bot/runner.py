@@ -1,5 +1,4 @@
-"""Running jobs: claim, render on the engine, store the images, finish; and take over the jobs of
-workers that died.
+"""Running one claimed job: render it on the engine, store the images, finish.
 
 Delivery is at-least-once and every step is idempotent by job id: a job's seeds are fixed when it
 is queued, the image store is content-addressed, and images are written in the same transaction
@@ -11,14 +10,12 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import os
-import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 import PIL.Image
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.comparison import versions_by_position
@@ -29,33 +26,9 @@ from storage.db import Database, rows_changed
 from storage.ids import new_public_id
 from storage.imagestore import ImageStore, encode_png
 from storage.models import Image, Job, JobKind, JobStatus, ModelVersion, utcnow
+from storage.queue import UNFINISHED, announce
 
 log = logging.getLogger(__name__)
-
-UNFINISHED = (JobStatus.QUEUED, JobStatus.RUNNING)
-# A job whose worker died this many times is failing for a reason a retry will not fix
-# (an out-of-memory kill, say); it is marked failed instead of taking the next worker down too.
-MAX_ATTEMPTS = 3
-
-
-def new_worker_id() -> str:
-    """host:pid:nonce, so a worker on the same host can tell at once that the owner is gone."""
-    return f"{socket.gethostname()}:{os.getpid()}:{new_public_id()}"
-
-
-def worker_is_gone(worker_id: str) -> bool:
-    """True when the worker is a process on this host that no longer exists."""
-    host, _, rest = worker_id.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 class JobRunner:
@@ -100,52 +73,6 @@ class JobRunner:
             return JobStatus.FAILED
         return await self._finish_done(job, images, layout)
 
-    async def recover(self) -> list[str]:
-        """Claim the unfinished jobs of dead workers (oldest first) and return their ids."""
-        now = utcnow()
-        async with self._database.sessions() as session:
-            candidates = (
-                await session.execute(
-                    select(
-                        Job.id, Job.public_id, Job.claimed_by, Job.lease_expires_at, Job.attempts
-                    )
-                    .where(Job.status.in_(UNFINISHED))
-                    .where(or_(Job.claimed_by.is_(None), Job.claimed_by != self._worker_id))
-                    .order_by(Job.created_at, Job.id)
-                )
-            ).all()
-        taken: list[str] = []
-        for row in candidates:
-            lapsed = row.lease_expires_at is None or row.lease_expires_at < now
-            if not (row.claimed_by is None or lapsed or worker_is_gone(row.claimed_by)):
-                continue
-            if row.attempts >= MAX_ATTEMPTS:
-                await self._give_up(row.id, row.claimed_by)
-                continue
-            if await self._take_over(row.id, row.claimed_by):
-                taken.append(row.public_id)
-        return taken
-
-    async def renew_claims(self) -> int:
-        """Extend the lease of every unfinished job this worker holds; returns how many."""
-        async with self._database.sessions.begin() as session:
-            result = await session.execute(
-                update(Job)
-                .where(Job.claimed_by == self._worker_id, Job.status.in_(UNFINISHED))
-                .values(lease_expires_at=utcnow() + self._lease)
-            )
-            return rows_changed(result)
-
-    async def keep_claims_alive(self) -> None:
-        """Renew claims until cancelled; runs beside the work for as long as the worker lives."""
-        interval = self._lease.total_seconds() / 3
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.renew_claims()
-            except Exception:
-                log.warning("could not renew job claims", exc_info=True)
-
     # --- steps -----------------------------------------------------------------------------
 
     async def _claim_for_running(self, session: AsyncSession, job_id: str) -> Job | None:
@@ -171,37 +98,6 @@ class JobRunner:
                 select(Job).where(Job.public_id == job_id).execution_options(populate_existing=True)
             )
         ).scalar_one()
-
-    async def _take_over(self, job_row_id: int, previous: str | None) -> bool:
-        async with self._database.sessions.begin() as session:
-            result = await session.execute(
-                update(Job)
-                .where(
-                    Job.id == job_row_id, _still_claimed_by(previous), Job.status.in_(UNFINISHED)
-                )
-                .values(
-                    claimed_by=self._worker_id,
-                    status=JobStatus.QUEUED,
-                    lease_expires_at=utcnow() + self._lease,
-                )
-            )
-            return bool(rows_changed(result))
-
-    async def _give_up(self, job_row_id: int, previous: str | None) -> None:
-        async with self._database.sessions.begin() as session:
-            await session.execute(
-                update(Job)
-                .where(
-                    Job.id == job_row_id, _still_claimed_by(previous), Job.status.in_(UNFINISHED)
-                )
-                .values(
-                    status=JobStatus.FAILED,
-                    error=f"Gave up after {MAX_ATTEMPTS} attempts: the worker stopped each time.",
-                    finished_at=utcnow(),
-                    claimed_by=None,
-                    lease_expires_at=None,
-                )
-            )
 
     async def _source_image(self, job: Job, parent: Image | None) -> PIL.Image.Image | None:
         """The image an upscale or a variation starts from, read back and verified."""
@@ -303,6 +199,7 @@ class JobRunner:
             if not rows_changed(still_ours):
                 # Another worker took the job over while this one was slow; it owns the result.
                 return await _status_of(session, job.public_id)
+            await announce(session, job.public_id)
             for position, (sha256, image) in enumerate(zip(stored.images, images, strict=True)):
                 session.add(
                     Image(
@@ -336,6 +233,7 @@ class JobRunner:
                     lease_expires_at=None,
                 )
             )
+            await announce(session, job.public_id)
 
 
 @dataclass(frozen=True)
@@ -363,11 +261,6 @@ def _one_of(on_progress: ProgressCallback | None, rank: int, parts: int) -> Prog
         )
 
     return report
-
-
-def _still_claimed_by(previous: str | None) -> ColumnElement[bool]:
-    # Compare-and-set on the claim a recoverer saw: of two workers acting at once, one wins.
-    return Job.claimed_by.is_(None) if previous is None else Job.claimed_by == previous
 
 
 def _one_line(error: BaseException) -> str:

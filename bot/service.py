@@ -13,9 +13,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased, selectinload
 
+from bot.caps import refuse_over_cap
 from bot.comparison import BLIND, HIDDEN, VERSIONS, blind_layout, compared_versions, is_blind
 from bot.errors import NotFound, PermissionDenied, UserError
 from bot.moderation import BannedWords
@@ -36,9 +38,11 @@ from storage.models import (
     JobKind,
     JobStatus,
     ModelVersion,
+    Origin,
     User,
     utcnow,
 )
+from storage.queue import Caps, announce, writing
 
 GRID_SIZE = 4
 _Row = TypeVar("_Row", Job, Image)
@@ -53,15 +57,23 @@ class JobService:
         settings: Settings,
         worker_id: str,
         chance: random.Random | None = None,
+        *,
+        run_own_jobs: bool = True,
     ) -> None:
         """`chance` draws new seeds and blind layouts; None: the system's own randomness.
-        A seeded one makes a scripted session (the loop demo) the same every time it runs."""
+        A seeded one makes a scripted session (the loop demo) the same every time it runs.
+
+        `run_own_jobs`: this process runs the jobs it writes itself (a CLI command that
+        waits, the loop demo), so they are written claimed by `worker_id`; otherwise they go
+        to the shared queue unclaimed, for whichever worker has room (the bot, --no-wait)."""
         self._database = database
         self._chance = chance or random.SystemRandom()
         self._store = store
         self._engine = engine
         self._settings = settings
         self._worker_id = worker_id
+        self._run_own_jobs = run_own_jobs
+        self._caps = Caps(per_owner=settings.queue_per_person, total=settings.queue_total)
         self._limits = PromptLimits(
             max_steps=settings.max_steps, max_guidance=settings.max_guidance
         )
@@ -73,9 +85,15 @@ class JobService:
 
     # --- asking for work -------------------------------------------------------------------
 
+    def check_prompt(self, text: str) -> None:
+        """Refuse a prompt that does not parse or holds a banned word (UserError), before
+        the database or the engine is asked anything."""
+        self._banned_words.check(text)
+        parse_prompt(text, self._limits)
+
     async def imagine(self, actor: Actor, text: str) -> JobView:
         """Queue a 2x2 grid for a Midjourney-style prompt; refuses bad input before any write."""
-        self._banned_words.check(text)
+        self.check_prompt(text)
         parsed = parse_prompt(text, self._limits)
         async with self._database.sessions() as session:
             version = await self._model_version(session, parsed.model)
@@ -112,8 +130,9 @@ class JobService:
         if against is not None:
             parameters[VERSIONS] = blind_layout(version.id, against.id, GRID_SIZE, self._chance)
         base_seed = parsed.seed if parsed.seed is not None else self._new_seed()
-        async with self._database.sessions.begin() as session:
+        async with writing(self._database) as session:
             user = await get_or_create_user(session, actor)
+            await self._admit(session, user, actor)
             job = self._new_job(
                 owner=user,
                 kind=JobKind.IMAGINE,
@@ -124,7 +143,7 @@ class JobService:
                 model_version_id=version.id,
                 actor=actor,
             )
-            session.add(job)
+            await self._queue(session, job)
         return await self.show(job.public_id, warnings=warnings)
 
     async def upscale(self, actor: Actor, job_id: str, index: int) -> JobView:
@@ -184,7 +203,7 @@ class JobService:
         recipe: Callable[[Job, Image], tuple[dict[str, Any], int]],
     ) -> JobView:
         """Queue the job a click on one image asks for, and record the click, in one go."""
-        async with self._database.sessions.begin() as session:
+        async with writing(self._database) as session:
             user = await get_or_create_user(session, actor)
             parent = await self._finished_job(session, job_id)
             image = await self._image_at(session, parent, index)
@@ -204,14 +223,14 @@ class JobService:
                 parent=parent,
                 parent_image=image,
             )
-            session.add(job)
-            await session.flush()
+            await self._admit(session, user, actor)
+            await self._queue(session, job)
             session.add(self._click(user, click, parent, image, job, actor))
         return await self.show(job.public_id)
 
     async def reroll(self, actor: Actor, job_id: str) -> JobView:
         """🔄: the same recipe with new seeds; the event marks the whole grid as passed over."""
-        async with self._database.sessions.begin() as session:
+        async with writing(self._database) as session:
             user = await get_or_create_user(session, actor)
             parent = await self._finished_job(session, job_id)
             if parent.kind is JobKind.UPSCALE:
@@ -236,8 +255,8 @@ class JobService:
             )
             # A re-rolled variation grid is varied again from the same source image.
             job.parent_image_id = parent.parent_image_id
-            session.add(job)
-            await session.flush()
+            await self._admit(session, user, actor)
+            await self._queue(session, job)
             session.add(self._click(user, EventKind.REROLL, parent, None, job, actor))
         return await self.show(job.public_id)
 
@@ -296,28 +315,22 @@ class JobService:
         """A job as a front end shows it; ``reveal`` (for admins and the operator's terminal)
         also names the model version behind each picture of a blind comparison."""
         async with self._database.sessions() as session:
-            job = await self._job(session, job_id)
-            return await self._view(session, job, warnings, reveal=reveal)
-
-    async def owner_of(self, job_id: str) -> Actor:
-        """Who a job belongs to, e.g. to give a recovered job its place in that person's line."""
-        async with self._database.sessions() as session:
-            job = await self._job(session, job_id)
-            owner = await session.get_one(User, job.owner_id)
-        if owner.discord_id is not None:
-            return Actor.discord(owner.discord_id, owner.display_name)
-        return Actor.local(owner.local_name or owner.display_name)
+            views = await self._views(
+                session, Job.public_id == job_id, warnings=warnings, reveal=reveal
+            )
+        if not views:
+            raise NotFound(f"No job {job_id!r}.")
+        return views[0]
 
     async def list_jobs(self, actor: Actor | None = None, limit: int = 20) -> list[JobView]:
         async with self._database.sessions() as session:
-            query = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
+            which: ColumnElement[bool] = true()
             if actor is not None:
                 user = await find_user(session, actor)
                 if user is None:
                     return []
-                query = query.where(Job.owner_id == user.id)
-            jobs = (await session.execute(query)).scalars().all()
-            return [await self._view(session, job, None) for job in jobs]
+                which = Job.owner_id == user.id
+            return await self._views(session, which, newest_first=limit)
 
     async def ensure_default_model(self) -> ModelVersion:
         """The configured PICKLOOP_MODEL as a serving model version, registered on first use."""
@@ -349,9 +362,11 @@ class JobService:
         parent: Job | None = None,
         parent_image: Image | None = None,
     ) -> Job:
-        # Claimed by this worker from the start: a worker that dies before running it leaves
-        # a claim that expires, and the job is then taken over (see bot.runner.recover).
+        # A job this process runs itself is claimed from the start: if the process dies before
+        # running it, its claim lapses and a sweep hands the job to another worker
+        # (storage.queue).
         now = utcnow()
+        claimed = self._run_own_jobs
         return Job(
             public_id=new_public_id(),
             owner_id=owner.id,
@@ -365,10 +380,23 @@ class JobService:
             model_version_id=model_version_id,
             status=JobStatus.QUEUED,
             origin=actor.origin,
-            claimed_by=self._worker_id,
-            lease_expires_at=_after(now, self._settings.job_lease_seconds),
+            claimed_by=self._worker_id if claimed else None,
+            lease_expires_at=_after(now, self._settings.job_lease_seconds) if claimed else None,
             created_at=now,
         )
+
+    async def _admit(self, session: AsyncSession, user: User, actor: Actor) -> None:
+        """Refuse a Discord request over a cap, counted in the database so that the caps hold
+        across every process writing to the queue; the CLI's operator is not capped."""
+        if actor.origin is not Origin.DISCORD:
+            return
+        await refuse_over_cap(session, user.id, self._caps)
+
+    @staticmethod
+    async def _queue(session: AsyncSession, job: Job) -> None:
+        session.add(job)
+        await session.flush()
+        await announce(session, job.public_id)
 
     @staticmethod
     def _click(
@@ -445,35 +473,53 @@ class JobService:
     async def _image(session: AsyncSession, image_id: str) -> Image:
         return await _by_public_id(session, Image, image_id, "image")
 
-    async def _view(
+    async def _views(
         self,
         session: AsyncSession,
-        job: Job,
-        warnings: list[str] | None,
+        which: ColumnElement[bool],
         *,
+        warnings: list[str] | None = None,
         reveal: bool = False,
-    ) -> JobView:
-        images = await _images_of(session, job)
+        newest_first: int | None = None,
+    ) -> list[JobView]:
+        """The jobs ``which`` selects as front ends show them, in three queries however many
+        there are: the jobs with their owners and parents, their images, the version names."""
+        parent_job, parent_image = aliased(Job), aliased(Image)
+        query = (
+            select(Job, User.display_name, parent_job.public_id, parent_image.public_id)
+            .join(User, Job.owner_id == User.id)
+            .outerjoin(parent_job, Job.parent_job_id == parent_job.id)
+            .outerjoin(parent_image, Job.parent_image_id == parent_image.id)
+            .where(which)
+            .options(selectinload(Job.images))
+        )
+        if newest_first is not None:
+            query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(newest_first)
+        rows = (await session.execute(query)).all()
         names = await _version_names(
-            session, {job.model_version_id} | {image.model_version_id for image in images}
+            session,
+            {job.model_version_id for job, *_ in rows}
+            | {image.model_version_id for job, *_ in rows for image in job.images},
         )
-        blind = is_blind(job.parameters) and not reveal
-        owner = await session.get_one(User, job.owner_id)
-        parent_job = await session.get(Job, job.parent_job_id) if job.parent_job_id else None
-        parent_image = (
-            await session.get(Image, job.parent_image_id) if job.parent_image_id else None
-        )
-        return job_view(
-            job,
-            images=images,
-            model_name=HIDDEN if blind else names[job.model_version_id],
-            image_models=None if blind else [names[image.model_version_id] for image in images],
-            owner_name=owner.display_name,
-            parent_job_public_id=parent_job.public_id if parent_job else None,
-            parent_image_public_id=parent_image.public_id if parent_image else None,
-            store=self._store,
-            warnings=warnings,
-        )
+        views = []
+        for job, owner_name, parent_job_id, parent_image_id in rows:
+            blind = is_blind(job.parameters) and not reveal
+            views.append(
+                job_view(
+                    job,
+                    images=list(job.images),
+                    model_name=HIDDEN if blind else names[job.model_version_id],
+                    image_models=None
+                    if blind
+                    else [names[image.model_version_id] for image in job.images],
+                    owner_name=owner_name,
+                    parent_job_public_id=parent_job_id,
+                    parent_image_public_id=parent_image_id,
+                    store=self._store,
+                    warnings=warnings,
+                )
+            )
+        return views
 
 
 async def _by_public_id(

@@ -70,6 +70,18 @@ class Settings(BaseSettings):
         description="How long a worker's claim on a job holds without a heartbeat before another "
         "worker may take the job over.",
     )
+    queue_poll_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        description="How often a process looks in the database for queued and finished jobs "
+        "when nothing tells it (SQLite; PostgreSQL announces them at once).",
+    )
+    torch_threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="CPU threads torch may use in this process; unset: torch's default (every "
+        "core). Set it when several pickloop processes share one machine's cores.",
+    )
     user: str = Field(
         default="", description="Local person the CLI acts as; empty means the OS login name."
     )

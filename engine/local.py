@@ -55,7 +55,14 @@ class LocalEngine(Engine):
         dtype: str = "auto",
         batch_images: int = DEFAULT_BATCH_IMAGES,
         gather_seconds: float = 0.0,
+        threads: int | None = None,
     ) -> None:
+        """`threads`: CPU threads torch may use in this process (None: torch's default, every
+        core); several torch processes on one machine with every core each thrash."""
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
         self._line = WaitingLine(batch_images, gather_seconds)
         available = Accelerators.detect()
         self._device = select_device(device, available)

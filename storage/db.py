@@ -55,6 +55,8 @@ class Database:
     def __init__(self, url: str) -> None:
         # pre_ping: a restarted PostgreSQL server should not cost the next request an error.
         self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=True)
+        # Whether upgrade() found migrations to apply, e.g. for `pickloop db upgrade` to say.
+        self.schema_was_upgraded = False
         if self.engine.dialect.name == "sqlite":
             file = _sqlite_file(url)
             if file is not None:
@@ -70,8 +72,9 @@ class Database:
         return f"Database({self.engine.url!r})"
 
     async def upgrade(self) -> None:
-        """Bring the schema to the newest migration; nothing happens when it is there already."""
-        await upgrade_to_head(self.engine)
+        """Bring the schema to the newest migration; nothing happens when it is there already
+        (``schema_was_upgraded`` tells which)."""
+        self.schema_was_upgraded = await upgrade_to_head(self.engine) or self.schema_was_upgraded
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -28,8 +29,9 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-async def upgrade_to_head(engine: AsyncEngine) -> None:
+async def upgrade_to_head(engine: AsyncEngine) -> bool:
     """Apply every migration the database lacks; a database already at head is left as is.
+    Returns whether anything was applied.
 
     Safe when several processes start on the same fresh database at once (the bot and a CLI
     command): they take turns, and the later ones find nothing left to do. The same lock keeps
@@ -39,13 +41,15 @@ async def upgrade_to_head(engine: AsyncEngine) -> None:
     config = alembic_config(engine.url.render_as_string(hide_password=False))
     async with engine.begin() as connection:
         await _take_migration_lock(connection)
-        await connection.run_sync(_upgrade_on, config)
+        return await connection.run_sync(_upgrade_on, config)
 
 
-def _upgrade_on(connection: Connection, config: Config) -> None:
+def _upgrade_on(connection: Connection, config: Config) -> bool:
     # env.py runs the migrations on this connection, inside the caller's transaction.
     config.attributes["connection"] = connection
+    before = MigrationContext.configure(connection).get_current_revision()
     command.upgrade(config, "head")
+    return MigrationContext.configure(connection).get_current_revision() != before
 
 
 async def _take_migration_lock(connection: AsyncConnection) -> None:

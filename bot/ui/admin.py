@@ -37,7 +37,6 @@ async def _queue_reply(interaction: discord.Interaction, note: str = "") -> Repl
     jobs = await bot.app.moderation.queue(
         actor_of(interaction),
         manages_server=_manages_server(interaction),
-        scheduler=bot.scheduler,
     )
     return describe_queue(jobs, note), cancel_buttons(jobs)
 
@@ -46,7 +45,7 @@ def describe_queue(jobs: list[QueuedJob], note: str = "") -> str:
     lines = [note] if note else []
     lines.append(f"**Queue**: {len(jobs)} unfinished job{'s' if len(jobs) != 1 else ''}")
     for number, job in enumerate(jobs[:SHOWN], start=1):
-        where = standing(job.status, job.ahead)
+        where = standing(job.status, job.position)
         owner = discord.utils.escape_markdown(job.owner)
         lines.append(f"{number}. `{job.job_id}` {where} · {owner}: {excerpt(job.prompt)}")
     if len(jobs) > SHOWN:
@@ -95,8 +94,8 @@ class CancelJobButton(_Button, template=CANCEL_ID):  # type: ignore[misc, call-a
                 actor_of(interaction),
                 self.job_id,
                 manages_server=_manages_server(interaction),
-                scheduler=bot.scheduler,
             )
+            bot.app.watch.news()
             note = f"Cancelled job `{self.job_id}`."
         except PermissionDenied as error:
             await interaction.followup.send(str(error), ephemeral=True)
@@ -136,9 +135,8 @@ async def cancel(interaction: discord.Interaction, job_id: str) -> None:
     wanted = job_id.strip().lower()
 
     async def act(bot: Any, actor: Actor, manages_server: bool) -> Reply:
-        await bot.app.moderation.cancel(
-            actor, wanted, manages_server=manages_server, scheduler=bot.scheduler
-        )
+        await bot.app.moderation.cancel(actor, wanted, manages_server=manages_server)
+        bot.app.watch.news()
         return f"Cancelled job `{wanted}`.", None
 
     await _answer(interaction, act)
@@ -148,9 +146,8 @@ async def block(interaction: discord.Interaction, user: discord.User) -> None:
     person = Actor.discord(user.id, user.display_name)
 
     async def act(bot: Any, actor: Actor, manages_server: bool) -> Reply:
-        cancelled = await bot.app.moderation.block(
-            actor, person, manages_server=manages_server, scheduler=bot.scheduler
-        )
+        cancelled = await bot.app.moderation.block(actor, person, manages_server=manages_server)
+        bot.app.watch.news()
         name = discord.utils.escape_markdown(user.display_name)
         jobs = f" {len(cancelled)} queued job(s) of theirs cancelled." if cancelled else ""
         return f"Blocked **{name}** from using pickloop.{jobs}", None

@@ -13,7 +13,6 @@ import discord
 from discord import app_commands
 
 from bot.app import App, open_app
-from bot.scheduler import FairScheduler
 from bot.settings import Settings
 from bot.ui import delivery, reactions
 from bot.ui.admin import CancelJobButton, admin_group
@@ -24,6 +23,7 @@ from bot.ui.privacy import DeleteMyDataButton, privacy_command
 from bot.ui.rate import PairButton, rate_command
 from bot.ui.settings import settings_command
 from bot.ui.show import show_command
+from bot.worker import QueueWorker
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,9 @@ def intents() -> discord.Intents:
 
 
 class PickloopBot(discord.Client):  # type: ignore[misc]
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, *, runs_jobs: bool = True) -> None:
+        """``runs_jobs`` False: this bot only accepts requests and delivers results; other
+        processes (``pickloop worker``) run the jobs."""
         super().__init__(intents=intents())
         self.app = app
         self.tree = app_commands.CommandTree(self)
@@ -55,13 +57,7 @@ class PickloopBot(discord.Client):  # type: ignore[misc]
         self.tree.add_command(info_command())
         self.tree.add_command(admin_group())
         self.tree.add_command(privacy_command())
-        # One engine, one line: every job this process runs takes its turn here.
-        self.scheduler = FairScheduler(
-            app.runner,
-            per_person_cap=app.settings.queue_per_person,
-            global_cap=app.settings.queue_total,
-            running_at_once=app.settings.jobs_at_once,
-        )
+        self.worker = QueueWorker(app, capacity=app.settings.jobs_at_once) if runs_jobs else None
         # Strong references: the event loop keeps only weak ones to running tasks.
         self._background: set[asyncio.Task[None]] = set()
         # Who chose private replies (/settings), known without a database read, so that an
@@ -72,23 +68,10 @@ class PickloopBot(discord.Client):  # type: ignore[misc]
         self.add_dynamic_items(*DYNAMIC_ITEMS, CancelJobButton, PairButton, DeleteMyDataButton)
         self.private_replies = await self.app.preferences.private_discord_ids()
         await self.sync_commands()
-        self.in_background(self.scheduler.work())
-        self.in_background(self.finish_interrupted())
-
-    async def finish_interrupted(self) -> None:
-        """Finish the jobs a crashed or restarted process accepted, so /show can bring them back.
-
-        Their interaction tokens died with that process; the job and its images do not. They
-        wait their turn in their owners' lines like any new job, past the caps: they were
-        accepted once already.
-        """
-        tickets = [
-            self.scheduler.submit(job_id, (await self.app.service.owner_of(job_id)).identity)
-            for job_id in await self.app.runner.recover()
-        ]
-        for ticket in tickets:
-            status = await ticket.done
-            log.info("finished interrupted job %s: %s", ticket.job_id, status.value)
+        # Its first sweep hands the jobs of a crashed or restarted process back to the queue,
+        # where they wait their turn like any other job; /show brings them back once done.
+        if self.worker is not None:
+            self.in_background(self.worker.work())
 
     async def sync_commands(self) -> None:
         """Register the slash commands with Discord, only when they changed since last time.
@@ -133,7 +116,7 @@ class PickloopBot(discord.Client):  # type: ignore[misc]
     ) -> None:
         """The one way a command or a click asks for a job (see ``bot.ui.delivery``)."""
         await delivery.answer(
-            self.app, interaction, submit, self.in_background, self.scheduler if run else None
+            self.app, interaction, submit, self.in_background, self.worker, queues=run
         )
 
     async def rate(self, interaction: discord.Interaction, job_id: str, emoji: str) -> None:
@@ -158,12 +141,12 @@ class PickloopBot(discord.Client):  # type: ignore[misc]
         await super().close()
 
 
-async def run_bot(settings: Settings, token: str) -> None:
+async def run_bot(settings: Settings, token: str, *, runs_jobs: bool = True) -> None:
     """Serve Discord until the process is stopped; TokenRejected when Discord refuses the token."""
     # The library's own log (connections, rate limits, errors in handlers) on stderr.
     discord.utils.setup_logging()
-    async with open_app(settings) as app:
-        client = PickloopBot(app)
+    async with open_app(settings, run_own_jobs=False) as app:
+        client = PickloopBot(app, runs_jobs=runs_jobs)
         async with client:
             try:
                 await client.start(token)

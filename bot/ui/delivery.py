@@ -2,7 +2,9 @@
 
 The same path serves ``/imagine`` and every button, so they all keep Discord's 3-second
 acknowledgement deadline the same way: the interaction is deferred before the database or the
-engine is touched, and the job runs in a background task, never inside the handler.
+engine is touched, and the job is waited for in a background task, never inside the handler.
+Whichever worker runs the job (this process's or another's), its end is learnt from the
+database, and its steps are shown when this process runs it.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ import discord
 from bot.app import App
 from bot.errors import UserError
 from bot.people import Actor
-from bot.scheduler import FairScheduler, Ticket
 from bot.ui import messages
 from bot.ui.buttons import keyboard
 from bot.ui.privacy import welcome
 from bot.views import JobView
+from bot.worker import QueueWorker
 from engine import Progress
 from storage.models import JobStatus
 
@@ -41,28 +43,23 @@ async def answer(
     interaction: discord.Interaction,
     submit: Submit,
     spawn: Spawn,
-    scheduler: FairScheduler | None,
+    worker: QueueWorker | None,
+    *,
+    queues: bool = True,
 ) -> None:
-    """Acknowledge at once, queue the job in the person's line, and leave the rest to a
-    background task.
+    """Acknowledge at once, queue the job, and leave waiting for it to a background task.
 
-    With no ``scheduler`` the job is only shown as it stands (``/show``): a job another task
-    is running is not started a second time.
+    ``queues`` False: the request queues nothing (``/show``), and the job is shown as it
+    stands. ``worker``: this process's own worker, if it runs one; whichever process runs the
+    job, its end is learnt of from the database.
     """
     await interaction.response.defer(
         thinking=True, ephemeral=interaction.user.id in interaction.client.private_replies
     )
     actor = actor_of(interaction)
     try:
-        if scheduler is None:
-            queued = await submit(app, actor)
-            spawn(deliver(app, interaction, queued))
-            return
-        # The place is held while the rows are written: over a cap, nothing is written.
-        async with scheduler.reserve(actor.identity) as place:
-            queued = await submit(app, actor)
-            progress = ProgressEdits(interaction, queued, app.settings.discord_progress_seconds)
-            ticket = place.submit(queued.job_id, progress)
+        # Over a cap, nothing is written: the caps are counted where the job is written.
+        queued = await submit(app, actor)
     except UserError as error:
         await refuse(interaction, str(error))
         return
@@ -72,10 +69,22 @@ async def answer(
         log.exception("could not queue a job for %s", interaction.user.id)
         await refuse(interaction, "Sorry, something went wrong on pickloop's side; try again.")
         return
-    ahead = scheduler.ahead_of(queued.job_id)
-    if ahead:
-        progress.queued(ahead)
-    spawn(deliver(app, interaction, queued, ticket, progress))
+    if not queues:
+        spawn(deliver(app, interaction, queued))
+        return
+    progress = ProgressEdits(interaction, queued, app.settings.discord_progress_seconds)
+    stop_watching = app.progress.watch(queued.job_id, progress)
+    try:
+        if worker is not None:
+            # A job this process can start at once shows no place in line.
+            await worker.claimed_round()
+        position = await app.queue.position(queued.job_id)
+    except Exception:
+        stop_watching()
+        raise
+    if position is not None:
+        progress.queued(position)
+    spawn(deliver(app, interaction, queued, progress, stop_watching))
 
 
 async def rate(app: App, interaction: discord.Interaction, job_id: str, emoji: str) -> None:
@@ -102,15 +111,16 @@ async def deliver(
     app: App,
     interaction: discord.Interaction,
     queued: JobView,
-    ticket: Ticket | None = None,
     progress: ProgressEdits | None = None,
+    stop_watching: Callable[[], None] | None = None,
 ) -> None:
-    """Wait for the job's turn and run, then replace the "thinking…" message with its picture
-    and buttons. Without a ticket the job is shown as it stands."""
+    """Wait for the job to end, then replace the "thinking…" message with its picture and
+    buttons. Without ``progress`` (nothing was queued) the job is shown as it stands."""
+    waits = progress is not None
     progress = progress or ProgressEdits(interaction, queued, app.settings.discord_progress_seconds)
     try:
-        if ticket is not None:
-            await ticket.done
+        if waits:
+            await app.watch.finished(queued.job_id)
             await progress.settle()
         view = await app.service.show(queued.job_id)
         if view.status != JobStatus.DONE.value:
@@ -142,6 +152,8 @@ async def deliver(
                 f"`{queued.job_id}`; it is kept, and /show brings it back once it is done.",
             )
     finally:
+        if stop_watching is not None:
+            stop_watching()
         await progress.settle()
     # Only now: sent while "thinking…" is up, it would take that message's place.
     await welcome(app, interaction, actor_of(interaction))

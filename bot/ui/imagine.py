@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
+from bot.errors import UserError
+
 if TYPE_CHECKING:
     from bot.app import App
     from bot.people import Actor
@@ -14,6 +16,15 @@ if TYPE_CHECKING:
 
 
 async def imagine(interaction: discord.Interaction, prompt: str) -> None:
+    app: App = interaction.client.app
+    try:
+        # A prompt refused for what it says needs no "thinking…": the answer is private and
+        # at once, and nobody else sees a message appear and vanish.
+        app.service.check_prompt(prompt)
+    except UserError as error:
+        await interaction.response.send_message(str(error), ephemeral=True)
+        return
+
     async def submit(app: App, actor: Actor) -> JobView:
         return await app.service.imagine(actor, prompt)
 

@@ -15,12 +15,12 @@ from bot.ui.messages import excerpt, standing
 async def info(interaction: discord.Interaction) -> None:
     await interaction.response.defer(ephemeral=True, thinking=True)
     bot = interaction.client
-    found = await bot.app.accounts.info(actor_of(interaction), bot.scheduler)
+    found = await bot.app.accounts.info(actor_of(interaction))
     await interaction.edit_original_response(content=describe(found))
 
 
 def _line(entry: LineEntry) -> str:
-    return f"• `{entry.job_id}` {standing(entry.status, entry.ahead)}: {excerpt(entry.prompt)}"
+    return f"• `{entry.job_id}` {standing(entry.status, entry.position)}: {excerpt(entry.prompt)}"
 
 
 def describe(found: AccountInfo) -> str:

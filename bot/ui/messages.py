@@ -116,11 +116,11 @@ def excerpt(prompt: str) -> str:
     return str(discord.utils.escape_markdown(text))
 
 
-def standing(status: str, ahead: int | None) -> str:
-    """Where an unfinished job stands: running, next, or its place in this bot's line (None:
-    the line does not hold it, e.g. another worker has it)."""
+def standing(status: str, position: int | None) -> str:
+    """Where an unfinished job stands: running, starting (a worker has claimed it), or its
+    place in the queue (1: next)."""
     if status == "running":
         return "running now"
-    if ahead is None:
-        return "waiting"
-    return f"position {ahead}" if ahead else "next"
+    if position is None:
+        return "starting"
+    return f"position {position}"

@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 
-from bot.app import App
+from bot.app import App, open_app
 from bot.errors import NotFound, PermissionDenied, UserError
 from bot.people import Actor
-from bot.scheduler import FairScheduler
 from bot.settings import Settings
+from engine import LocalEngine
 from storage.models import JobStatus
 
 LISTED_ADMIN = Actor.discord(77, "listed")
@@ -45,50 +45,46 @@ async def test_anyone_else_is_refused_and_nothing_changes(
     job = await app.service.imagine(bob, "a boat")
 
     with pytest.raises(PermissionDenied):
-        await app.moderation.block(alice, bob, manages_server=False, scheduler=None)
+        await app.moderation.block(alice, bob, manages_server=False)
     with pytest.raises(PermissionDenied):
-        await app.moderation.cancel(alice, job.job_id, manages_server=False, scheduler=None)
+        await app.moderation.cancel(alice, job.job_id, manages_server=False)
     with pytest.raises(PermissionDenied):
-        await app.moderation.queue(alice, manages_server=False, scheduler=None)
+        await app.moderation.queue(alice, manages_server=False)
 
     assert await status_of(app, job.job_id) == "queued"
     await app.service.imagine(bob, "still allowed")
 
 
 async def test_cancel_takes_a_queued_job_out_of_line_and_its_waiter_hears_it(
-    app: App, alice: Actor, bob: Actor
+    settings: Settings, local_engine: LocalEngine, alice: Actor, bob: Actor
 ) -> None:
-    scheduler = FairScheduler(app.runner, per_person_cap=5, global_cap=10)
-    first = await app.service.imagine(alice, "first")
-    second = await app.service.imagine(bob, "second")
-    tickets = [scheduler.submit(job.job_id, "x") for job in (first, second)]
+    async with open_app(settings, engine=local_engine, run_own_jobs=False) as app:
+        first = await app.service.imagine(alice, "first")
+        second = await app.service.imagine(bob, "second")
+        waiting = asyncio.ensure_future(app.watch.finished(second.job_id))
 
-    listed = await app.moderation.queue(MODERATOR, manages_server=True, scheduler=scheduler)
-    assert [(job.job_id, job.ahead, job.owner) for job in listed] == [
-        (first.job_id, 0, "alice"),
-        (second.job_id, 1, "bob"),
-    ]
+        listed = await app.moderation.queue(MODERATOR, manages_server=True)
+        assert [(job.job_id, job.position, job.owner) for job in listed] == [
+            (first.job_id, 1, "alice"),
+            (second.job_id, 2, "bob"),
+        ]
 
-    await app.moderation.cancel(
-        LISTED_ADMIN, second.job_id, manages_server=False, scheduler=scheduler
-    )
+        await app.moderation.cancel(LISTED_ADMIN, second.job_id, manages_server=False)
 
-    assert await asyncio.wait_for(tickets[1].done, 5) is JobStatus.CANCELLED
-    assert scheduler.position(second.job_id) is None
-    assert await status_of(app, second.job_id) == "cancelled"
-    assert [
-        job.job_id
-        for job in await app.moderation.queue(MODERATOR, manages_server=True, scheduler=scheduler)
-    ] == [first.job_id]
-    with pytest.raises(UserError, match="cancelled; nothing to cancel"):
-        await app.moderation.cancel(MODERATOR, second.job_id, manages_server=True, scheduler=None)
-    with pytest.raises(NotFound):
-        await app.moderation.cancel(MODERATOR, "nosuchjob", manages_server=True, scheduler=None)
+        assert await asyncio.wait_for(waiting, 5) is JobStatus.CANCELLED
+        assert await app.queue.position(second.job_id) is None
+        assert await status_of(app, second.job_id) == "cancelled"
+        listed = await app.moderation.queue(MODERATOR, manages_server=True)
+        assert [job.job_id for job in listed] == [first.job_id]
+        with pytest.raises(UserError, match="cancelled; nothing to cancel"):
+            await app.moderation.cancel(MODERATOR, second.job_id, manages_server=True)
+        with pytest.raises(NotFound):
+            await app.moderation.cancel(MODERATOR, "nosuchjob", manages_server=True)
 
 
 async def test_a_cancelled_job_is_never_run(app: App, alice: Actor) -> None:
     job = await app.service.imagine(alice, "never")
-    await app.moderation.cancel(MODERATOR, job.job_id, manages_server=True, scheduler=None)
+    await app.moderation.cancel(MODERATOR, job.job_id, manages_server=True)
 
     assert await app.runner.run(job.job_id) is JobStatus.CANCELLED
     shown = await app.service.show(job.job_id)
@@ -102,7 +98,7 @@ async def test_a_running_job_cannot_be_cancelled(app: App, alice: Actor) -> None
     await asyncio.wait_for(started.wait(), 60)
 
     with pytest.raises(UserError, match="running"):
-        await app.moderation.cancel(MODERATOR, job.job_id, manages_server=True, scheduler=None)
+        await app.moderation.cancel(MODERATOR, job.job_id, manages_server=True)
 
     assert await running is JobStatus.DONE
 
@@ -113,7 +109,7 @@ async def test_block_cancels_queued_jobs_and_the_service_refuses_them_until_unbl
     queued = await app.service.imagine(bob, "a boat")
     mine = await app.service.imagine(alice, "a car")
 
-    cancelled = await app.moderation.block(MODERATOR, bob, manages_server=True, scheduler=None)
+    cancelled = await app.moderation.block(MODERATOR, bob, manages_server=True)
 
     assert cancelled == [queued.job_id]
     assert await status_of(app, queued.job_id) == "cancelled"
@@ -121,7 +117,7 @@ async def test_block_cancels_queued_jobs_and_the_service_refuses_them_until_unbl
     with pytest.raises(PermissionDenied):
         await app.service.imagine(bob, "again")
     # Blocking twice is fine.
-    assert await app.moderation.block(MODERATOR, bob, manages_server=True, scheduler=None) == []
+    assert await app.moderation.block(MODERATOR, bob, manages_server=True) == []
 
     assert await app.moderation.unblock(MODERATOR, bob, manages_server=True)
     assert not await app.moderation.unblock(MODERATOR, bob, manages_server=True)
@@ -130,10 +126,8 @@ async def test_block_cancels_queued_jobs_and_the_service_refuses_them_until_unbl
 
 async def test_someone_never_seen_can_be_blocked_before_they_ask(app: App) -> None:
     stranger = Actor.discord(555, "stranger")
-    assert (
-        await app.moderation.block(MODERATOR, stranger, manages_server=True, scheduler=None) == []
-    )
+    assert await app.moderation.block(MODERATOR, stranger, manages_server=True) == []
     with pytest.raises(PermissionDenied):
         await app.service.imagine(stranger, "hello")
     with pytest.raises(UserError, match="yourself"):
-        await app.moderation.block(MODERATOR, MODERATOR, manages_server=True, scheduler=None)
+        await app.moderation.block(MODERATOR, MODERATOR, manages_server=True)

@@ -112,6 +112,16 @@ def test_the_whole_path_from_the_terminal(
 
     shown = produced(capsys, "show", grid["job_id"])
     assert shown["images"] == grid["images"]
+    assert shown["position"] is None
+    # The grid's story: who did what to which picture, and the job each click started.
+    assert [(s["who"], s["kind"], s["image"], s["started_job_id"]) for s in shown["story"]] == [
+        ("dave", "upscale", 2, upscaled["job_id"]),
+        ("carol", "vary_strong", 3, varied["job_id"]),
+        ("carol", "reroll", None, rerolled["job_id"]),
+        ("dave", "favorite", 1, None),
+    ]
+    code, out, _ = pickloop(capsys, "show", grid["job_id"])
+    assert code == 0 and f"dave upscale U2 -> job {upscaled['job_id']}" in out
     listed = produced(capsys, "jobs", "--all")
     assert {job["job_id"] for job in listed["jobs"]} == {
         grid["job_id"],
@@ -218,6 +228,19 @@ def test_db_upgrade_creates_the_schema(
     result = produced(capsys, "db", "upgrade")
     assert result["upgraded"] is True
     assert row_counts(cli_env["PICKLOOP_DATABASE_URL"]) == (0, 0, 0, 0)
+    # Again: nothing left to do, and both outputs say so.
+    assert produced(capsys, "db", "upgrade")["upgraded"] is False
+    code, out, _ = pickloop(capsys, "db", "upgrade")
+    assert code == 0 and out.startswith("database was up to date")
+
+
+def test_a_command_group_alone_prints_its_help_and_nothing_after(
+    cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    for group in ([], ["db"], ["models"], ["toy"], ["train"]):
+        _, out, err = pickloop(capsys, *group)
+        assert "Usage" in out + err
+        assert not any(line.strip() == "pickloop:" for line in (out + err).splitlines())
 
 
 @pytest.mark.slow
@@ -314,18 +337,21 @@ def _job(url: str, job_id: str) -> dict[str, Any]:
     return asyncio.run(read())
 
 
-def test_bad_input_and_help_never_load_the_engine(cli_env: dict[str, str]) -> None:
-    # Refusing a typo should be instant: torch and diffusers take seconds to import.
+def heavy_imports_after(
+    cli_env: dict[str, str], *commands: list[str]
+) -> tuple[list[str], subprocess.CompletedProcess[str]]:
+    """Run each command in one fresh process; after each, "LIGHT" or the heavy modules
+    (torch, diffusers) it had imported by then."""
     probe = (
         "import sys\n"
         "from bot.entry import main\n"
-        "for argv in (['imagine', 'a cat --ar 9:1'], ['--help']):\n"
+        f"for argv in {commands!r}:\n"
         "    sys.argv = ['pickloop', *argv]\n"
         "    try:\n"
         "        main()\n"
         "    except SystemExit:\n"
         "        pass\n"
-        "print('LOADED' if {'torch', 'diffusers'} & set(sys.modules) else 'LIGHT')\n"
+        "    print(sorted({'torch', 'diffusers'} & set(sys.modules)) or 'LIGHT')\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe],
@@ -335,5 +361,76 @@ def test_bad_input_and_help_never_load_the_engine(cli_env: dict[str, str]) -> No
         timeout=120,
         check=False,
     )
-    assert result.stdout.strip().splitlines()[-1] == "LIGHT", result.stderr
+    return result.stdout.strip().splitlines()[-len(commands) :], result
+
+
+def test_bad_input_and_help_never_load_the_engine(cli_env: dict[str, str]) -> None:
+    # Refusing a typo should be instant: torch and diffusers take seconds to import.
+    after, result = heavy_imports_after(cli_env, ["imagine", "a cat --ar 9:1"], ["--help"])
+    assert after == ["LIGHT", "LIGHT"], result.stderr
     assert "1:4 to 4:1" in result.stderr
+
+
+def test_commands_that_need_no_model_never_import_torch(cli_env: dict[str, str]) -> None:
+    # Each of these only reads or writes the database: torch and diffusers take seconds.
+    after, result = heavy_imports_after(
+        cli_env,
+        ["db", "upgrade"],
+        ["jobs", "--all"],
+        ["show", "nosuchjob"],
+        ["react", "nosuchimage", "heart"],
+        ["rate"],
+        ["curate"],
+        ["models", "list"],
+        ["models", "report"],
+    )
+    assert after == ["LIGHT"] * 8, result.stderr
+    assert "No job 'nosuchjob'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--user", ""], "--user needs a name"),
+        (["--user", "bob\x1b[31m"], "--user may not hold control"),
+        (["--user", "bob\u200b"], "--user may not hold control"),
+    ],
+)
+def test_a_bad_user_name_is_refused_and_writes_nothing(
+    cli_env: dict[str, str], capsys: pytest.CaptureFixture[str], args: list[str], said: str
+) -> None:
+    code, out, err = pickloop(capsys, "imagine", "a red circle", *args)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and said in err
+    assert not Path(cli_env["PICKLOOP_DATA_DIR"]).exists()
+
+
+def test_a_prompt_of_invisible_characters_is_refused(
+    cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = pickloop(capsys, "imagine", "\u200b\u200d\u2060 --seed 3")
+    assert code == 2 and "The prompt is empty" in err
+
+
+def test_peoples_text_reaches_the_terminal_plain(
+    cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Rich markup and an escape sequence in a prompt are shown as text, not obeyed.
+    made = produced(capsys, "imagine", "a [/bold] red \x1b[31mcircle --steps 1")
+    code, out, err = pickloop(capsys, "show", made["job_id"])
+    assert code == 0, err
+    assert "[/bold]" in out and "\x1b" not in out and "\\x1b[31m" in out
+    code, out, _ = pickloop(capsys, "jobs")
+    assert code == 0 and "[/bold]" in out and "\x1b" not in out
+
+
+def test_no_wait_queues_the_job_for_a_worker_and_show_says_where_it_stands(
+    cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = produced(capsys, "imagine", "a red circle --seed 1", "--no-wait")
+    second = produced(capsys, "imagine", "a blue square --seed 2", "--no-wait", "--user", "eve")
+    assert (first["status"], first["images"], first["seeds"]) == ("queued", [], [1, 2, 3, 4])
+    assert produced(capsys, "show", second["job_id"])["position"] == 2
+    code, out, _ = pickloop(capsys, "show", first["job_id"])
+    assert code == 0 and "waiting: position 1 in the queue" in out
+    assert row_counts(cli_env["PICKLOOP_DATABASE_URL"]) == (2, 2, 0, 0)

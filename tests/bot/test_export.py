@@ -93,7 +93,7 @@ async def make_history(app: App) -> History:
     await app.service.upscale(bob, cloud, 1)
     await app.privacy.set_consent(carol, opted_in=False)
     await app.privacy.set_consent(frank, opted_in=False)
-    await app.moderation.block(alice, eve, manages_server=True, scheduler=None)
+    await app.moderation.block(alice, eve, manages_server=True)
     return await derive(app)
 
 

@@ -92,6 +92,6 @@ async def test_reset_goes_back_to_the_server_defaults_and_private_is_remembered(
 
 
 async def test_blocked_people_cannot_change_their_defaults(app: App, alice: Actor) -> None:
-    await app.moderation.block(Actor.discord(1, "mod"), alice, manages_server=True, scheduler=None)
+    await app.moderation.block(Actor.discord(1, "mod"), alice, manages_server=True)
     with pytest.raises(PermissionDenied):
         await app.preferences.change(alice, Change(steps=3))

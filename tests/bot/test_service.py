@@ -9,11 +9,12 @@ from pathlib import Path
 
 import PIL.Image
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from bot.app import App, open_app
 from bot.errors import NotFound, PermissionDenied, UserError
 from bot.people import Actor
+from bot.processes import worker_is_gone
 from bot.prompt import PromptError
 from bot.settings import Settings
 from bot.views import JobView
@@ -272,7 +273,7 @@ async def test_a_job_left_by_a_stopped_worker_is_finished_by_the_next_start(
         async with open_app(short_lease, engine=local_engine) as meanwhile:
             # While the first worker lives (and renews its claim), nobody takes its job.
             await asyncio.sleep(0.5)
-            assert await meanwhile.runner.recover() == []
+            assert (await meanwhile.queue.sweep(meanwhile.worker_id, worker_is_gone)).released == []
     await asyncio.sleep(0.4)
     async with open_app(short_lease, engine=local_engine) as second:
         resumed = await second.resume_interrupted()
@@ -294,6 +295,34 @@ async def test_two_workers_recovering_at_once_take_each_job_once(
         open_app(short_lease, engine=local_engine) as a,
         open_app(short_lease, engine=local_engine) as b,
     ):
-        taken_a, taken_b = await asyncio.gather(a.runner.recover(), b.runner.recover())
+        swept_a, swept_b = await asyncio.gather(
+            a.queue.sweep(a.worker_id, worker_is_gone), b.queue.sweep(b.worker_id, worker_is_gone)
+        )
+        taken_a, taken_b = swept_a.released, swept_b.released
     assert sorted(taken_a + taken_b) == sorted({*taken_a, *taken_b})
     assert len(taken_a) + len(taken_b) == 3
+
+
+async def test_listing_jobs_costs_the_same_queries_for_one_job_as_for_many(
+    app: App, alice: Actor
+) -> None:
+    statements: list[str] = []
+
+    def counted(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    grid = await make(app, await app.service.imagine(alice, "a kite --steps 1"))
+    await make(app, await app.service.upscale(alice, grid.job_id, 1))
+    event.listen(app.database.engine.sync_engine, "before_cursor_execute", counted)
+    try:
+        await app.service.list_jobs(alice)
+        for_two = len(statements)
+        for n in range(4):
+            await make(app, await app.service.vary(alice, grid.job_id, n + 1, strong=False))
+        statements.clear()
+        listed = await app.service.list_jobs(alice)
+    finally:
+        event.remove(app.database.engine.sync_engine, "before_cursor_execute", counted)
+    assert len(listed) == 6 and all(view.images for view in listed)
+    assert listed[-1].job_id == grid.job_id and listed[0].parent_job_id == grid.job_id
+    assert len(statements) == for_two

@@ -1,4 +1,6 @@
 import asyncio
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -122,3 +124,22 @@ async def test_a_closed_engine_refuses_work(tmp_path: Path) -> None:
 def test_an_engine_for_a_device_this_machine_lacks_is_refused(tmp_path: Path) -> None:
     with pytest.raises(EngineError):
         LocalEngine(tmp_path, device="tpu")
+
+
+def test_an_engine_keeps_to_the_threads_it_is_given(tmp_path: Path) -> None:
+    # In a process of its own: the thread count is the whole process's.
+    probe = (
+        "import sys, torch\n"
+        "from engine import LocalEngine\n"
+        "LocalEngine(sys.argv[1], device='cpu', threads=1)\n"
+        "print(torch.get_num_threads())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "1"

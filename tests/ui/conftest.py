@@ -48,7 +48,8 @@ def fake_discord(monkeypatch: pytest.MonkeyPatch) -> FakeDiscord:
 
 @pytest.fixture
 async def app(settings: Settings, local_engine: LocalEngine) -> AsyncIterator[App]:
-    async with open_app(settings, engine=local_engine) as opened:
+    """The bot's process: what it queues waits in the shared queue for a worker."""
+    async with open_app(settings, engine=local_engine, run_own_jobs=False) as opened:
         yield opened
 
 

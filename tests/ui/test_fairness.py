@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from bot.app import App
 from bot.people import Actor
 from bot.ui import PickloopBot
-from storage.models import Job
+from storage.models import Job, JobStatus
 from tests.ui.conftest import StartBot, abandon
 from tests.ui.harness import EPHEMERAL, Call, FakeDiscord, Gateway, Person, Sent
 from tests.ui.test_imagine import grid_posted
@@ -32,7 +32,7 @@ def settings_overrides() -> dict[str, object]:
         "banned_words": ["ogre", "forbidden fruit"],
         "max_steps": 100,
         # One job at a time, so that every place in line is known; running several at once is
-        # the scheduler's own test.
+        # the worker's own test (tests/bot/test_worker.py).
         "jobs_at_once": 1,
     }
 
@@ -98,20 +98,32 @@ async def test_over_the_per_person_cap_is_refused_privately_and_writes_nothing(
     start_bot: StartBot, fake_discord: FakeDiscord, app: App
 ) -> None:
     gateway = await start_bot()
+    bot = bot_of(gateway)
+    blocker = gateway.slash(CAROL, "imagine", prompt=f"a long one {SLOW}")
+    async with asyncio.timeout(30):
+        while not (bot.worker and bot.worker.busy):  # noqa: ASYNC110 -- no Discord call marks it
+            await asyncio.sleep(0.01)
     asked = [gateway.slash(ALICE, "imagine", prompt=f"circle {n} --steps 2") for n in range(4)]
 
-    # Four at once, three allowed: the fourth asks while the others still hold their places.
-    refused = await fake_discord.wait_for(lambda: refusal(fake_discord, asked[3]))
-    for sent in asked[:3]:
-        await fake_discord.wait_for(lambda sent=sent: grid_posted(fake_discord, sent.token))
+    # Four while the engine is busy, three allowed: whichever is written last finds the
+    # others still queued.
+    def refusals() -> list[Call]:
+        return [call for sent in asked if (call := refusal(fake_discord, sent)) is not None]
+
+    [refused] = await fake_discord.wait_for(refusals)
+    [late] = [sent for sent in asked if refusal(fake_discord, sent) is refused]
+    for sent in asked:
+        if sent is not late:
+            await fake_discord.wait_for(lambda sent=sent: grid_posted(fake_discord, sent.token))
 
     assert refused.flags & EPHEMERAL
     assert "Try again" in refused.json["content"]
-    assert [call.method for call in fake_discord.calls_for(asked[3].token)][1:] == [
+    assert [call.method for call in fake_discord.calls_for(late.token)][1:] == [
         "DELETE",  # the public "thinking…" goes away
         "POST",
     ]
-    assert await job_rows(app) == 3
+    assert await job_rows(app) == 4  # Carol's and three of Alice's
+    await fake_discord.wait_for(lambda: grid_posted(fake_discord, blocker.token))
     # Once her jobs are done, she may ask again.
     again = gateway.slash(ALICE, "imagine", prompt="one more")
     await fake_discord.wait_for(lambda: grid_posted(fake_discord, again.token))
@@ -121,11 +133,11 @@ async def test_turns_alternate_between_people_and_waiting_shows_the_position(
     start_bot: StartBot, fake_discord: FakeDiscord, app: App
 ) -> None:
     gateway = await start_bot()
-    scheduler = bot_of(gateway).scheduler
+    bot = bot_of(gateway)
     grid, _ = await imagine(gateway, fake_discord, ALICE, "a quick one --steps 2")
     blocker = gateway.slash(CAROL, "imagine", prompt=f"a long one {SLOW}")
     async with asyncio.timeout(30):
-        while not scheduler.busy:  # noqa: ASYNC110 -- no Discord call marks the start
+        while not (bot.worker and bot.worker.busy):  # noqa: ASYNC110 -- no Discord call marks the start
             await asyncio.sleep(0.01)
 
     # 🔄 clicks: their rows are written without the engine, so they line up behind the job
@@ -163,32 +175,48 @@ async def test_a_job_that_starts_at_once_shows_no_queue_position(
     assert queue_notice(fake_discord, sent) is None
 
 
-async def test_a_banned_word_is_refused_privately_and_writes_nothing(
-    start_bot: StartBot, fake_discord: FakeDiscord, app: App
+async def private_answer(fake: FakeDiscord, sent: Sent) -> Call:
+    """The interaction's one response, when it is a message rather than "thinking…"."""
+    calls = await fake.wait_for(lambda: fake.calls_for(sent.token))
+    assert [call.json["type"] for call in calls] == [4], "not one immediate answer"
+    answer: Call = calls[0]
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("prompt", "said"),
+    [
+        ("An Ogre under a bridge --ar 16:9", "isn't allowed here"),
+        ("a bridge --ar 9:1", "1:4 to 4:1"),
+    ],
+)
+async def test_a_refused_prompt_is_answered_privately_at_once_and_writes_nothing(
+    start_bot: StartBot, fake_discord: FakeDiscord, app: App, prompt: str, said: str
 ) -> None:
     gateway = await start_bot()
-    sent = gateway.slash(ALICE, "imagine", prompt="An Ogre under a bridge --ar 16:9")
+    sent = gateway.slash(ALICE, "imagine", prompt=prompt)
 
-    refused = await fake_discord.wait_for(lambda: refusal(fake_discord, sent))
+    refused = await private_answer(fake_discord, sent)
 
+    # No public "thinking…" appeared to vanish: the first and only answer is private.
     assert refused.flags & EPHEMERAL
-    assert "isn't allowed here" in refused.json["content"]
-    assert "forbidden fruit" not in refused.json["content"]  # the list stays private
-    assert not refused.files and not refused.custom_ids
+    assert said in refused.json["data"]["content"]
+    assert "forbidden fruit" not in refused.json["data"]["content"]
+    assert not refused.files
     assert await job_rows(app) == 0
 
 
-async def test_interrupted_jobs_take_their_turn_in_the_scheduler_at_start(
+async def test_interrupted_jobs_are_swept_back_into_the_queue_at_start(
     start_bot: StartBot, fake_discord: FakeDiscord, app: App
 ) -> None:
-    queued = await app.service.imagine(Actor.discord(ALICE.id, ALICE.name), "lost --steps 30")
+    alice = Actor.discord(ALICE.id, ALICE.name)
+    queued = await app.service.imagine(alice, "lost --steps 30 --seed 30")
     await abandon(app, queued.job_id)
 
     gateway = await start_bot()
-    scheduler = bot_of(gateway).scheduler
-    seen_running = False
+    worker = bot_of(gateway).worker
+    assert worker is not None
     async with asyncio.timeout(60):
-        while (await app.service.show(queued.job_id)).status != "done":
-            seen_running |= scheduler.position(queued.job_id) == 0
-            await asyncio.sleep(0.01)
-    assert seen_running, "the recovered job did not run through the scheduler"
+        assert await app.watch.finished(queued.job_id) == JobStatus.DONE
+    assert worker.finished_jobs == 1, "the recovered job did not run on the bot's worker"
+    assert (await app.service.show(queued.job_id)).seeds == [30, 31, 32, 33]

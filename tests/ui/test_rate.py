@@ -21,6 +21,8 @@ CHOICES = "lrts"
 
 async def finished_grid(app: App, prompt: str) -> JobView:
     queued = await app.service.imagine(Actor.local("carol"), prompt)
+    # The bot's process queues jobs for any worker: this test is that worker.
+    assert await app.queue.claim(queued.job_id, app.worker_id)
     await app.runner.run(queued.job_id)
     return await app.service.show(queued.job_id)
 

@@ -64,8 +64,10 @@ async def test_a_blocked_person_is_refused_politely_and_privately(
 async def test_show_of_an_unfinished_job_says_so_and_does_not_run_it(
     start_bot: StartBot, fake_discord: FakeDiscord, app: App
 ) -> None:
-    gateway = await start_bot()
     queued = await app.service.imagine(Actor.discord(BOB.id, BOB.name), "a slow one")
+    # Claimed by a worker elsewhere that has yet to start it: the bot's own worker leaves it.
+    assert await app.queue.claim(queued.job_id, "elsewhere:1:alive")
+    gateway = await start_bot()
 
     sent = gateway.slash(BOB, "show", job_id=queued.job_id)
     said = await fake_discord.wait_for(

@@ -1,0 +1,72 @@
+"""The engine, built when something first needs it.
+
+Many commands only read or write the database (``jobs``, ``show``, ``react``, ``rate``,
+``models list``): they should not pay the seconds torch and diffusers take to import, so the
+application holds this stand-in and the real engine is made on the first request for a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PIL.Image import Image
+
+from engine.protocol import Engine
+from engine.types import GenerationRequest, ModelInfo, ProgressCallback
+
+
+class EngineOnFirstUse(Engine):
+    def __init__(self, build: Callable[[], Engine]) -> None:
+        self._build = build
+        self._engine: Engine | None = None
+
+    @property
+    def built(self) -> bool:
+        return self._engine is not None
+
+    def _get(self) -> Engine:
+        if self._engine is None:
+            self._engine = self._build()
+        return self._engine
+
+    async def describe(self, model: str) -> ModelInfo:
+        return await self._get().describe(model)
+
+    async def count_tokens(self, model: str, text: str) -> int:
+        return await self._get().count_tokens(model, text)
+
+    async def generate(
+        self, request: GenerationRequest, on_progress: ProgressCallback | None = None
+    ) -> list[Image]:
+        return await self._get().generate(request, on_progress)
+
+    async def upscale(
+        self,
+        model: str,
+        image: Image,
+        *,
+        factor: int = 2,
+        refine_strength: float = 0.0,
+        prompt: str = "",
+        negative_prompt: str = "",
+        seed: int = 0,
+        steps: int = 20,
+        guidance: float = 7.5,
+        on_progress: ProgressCallback | None = None,
+    ) -> Image:
+        return await self._get().upscale(
+            model,
+            image,
+            factor=factor,
+            refine_strength=refine_strength,
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            seed=seed,
+            steps=steps,
+            guidance=guidance,
+            on_progress=on_progress,
+        )
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            await self._engine.close()
