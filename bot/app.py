@@ -72,6 +72,10 @@ def local_engine(settings: Settings) -> LocalEngine:
     """The in-process engine the settings ask for (device, precision, model cache)."""
     # Here, not at the top: it brings torch and diffusers (see EngineOnFirstUse).
     from engine import LocalEngine
+    from engine.chatter import silence_library_progress
+
+    # pickloop reports progress per job; the libraries' own bars would bury it.
+    silence_library_progress()
 
     return LocalEngine(
         settings.model_cache_dir,

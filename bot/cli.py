@@ -147,12 +147,9 @@ def _curation(
 
 def _run(work: Callable[[App], Awaitable[T]], *, run_own_jobs: bool = True) -> T:
     settings = _settings()
-    # Imported only once there is work: it brings torch and diffusers, seconds of start-up
-    # that bad input and --help need not wait for.
+    # Imported only once there is work: the engine it may build brings torch and diffusers,
+    # seconds of start-up that bad input and --help need not wait for.
     from bot.app import open_app
-    from engine.chatter import silence_library_progress
-
-    silence_library_progress()
 
     async def inside() -> T:
         async with open_app(settings, run_own_jobs=run_own_jobs) as opened:
@@ -709,9 +706,6 @@ def serve_discord(
         )
     # Imported only when serving: discord.py, torch and diffusers take seconds to load.
     from bot.ui import TokenRejected, run_bot
-    from engine.chatter import silence_library_progress
-
-    silence_library_progress()
     try:
         asyncio.run(run_bot(settings, token, runs_jobs=worker))
     except TokenRejected:

@@ -63,16 +63,20 @@ class JobWatch:
 
     async def _poll(self) -> None:
         # Listening only while someone waits: the connection it takes is given back after.
-        async with listen(self._database, self.news):
-            while self._waiting:
-                self._news.clear()
-                try:
-                    await self._look()
-                except Exception:
-                    log.warning("could not read job statuses", exc_info=True)
-                if not self._waiting:
-                    return
-                await until_nudged(self._news, self._poll_seconds)
+        # Giving it back awaits, and a waiter that comes meanwhile sees this poller not yet
+        # done and starts none: hence the outer loop, whose last check and the task's end
+        # happen with no await between them.
+        while self._waiting:
+            async with listen(self._database, self.news):
+                while self._waiting:
+                    self._news.clear()
+                    try:
+                        await self._look()
+                    except Exception:
+                        log.warning("could not read job statuses", exc_info=True)
+                    if not self._waiting:
+                        break
+                    await until_nudged(self._news, self._poll_seconds)
 
     async def _look(self) -> None:
         wanted = sorted(self._waiting)

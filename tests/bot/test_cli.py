@@ -351,7 +351,7 @@ def heavy_imports_after(
         "        main()\n"
         "    except SystemExit:\n"
         "        pass\n"
-        "    print(sorted({'torch', 'diffusers'} & set(sys.modules)) or 'LIGHT')\n"
+        "    print('@after', sorted({'torch', 'diffusers'} & set(sys.modules)) or 'LIGHT')\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe],
@@ -361,7 +361,9 @@ def heavy_imports_after(
         timeout=120,
         check=False,
     )
-    return result.stdout.strip().splitlines()[-len(commands) :], result
+    # Marked lines: a command's own output (help, say) may end in anything.
+    marked = [line for line in result.stdout.splitlines() if line.startswith("@after ")]
+    return [line.removeprefix("@after ") for line in marked], result
 
 
 def test_bad_input_and_help_never_load_the_engine(cli_env: dict[str, str]) -> None:
