@@ -1,7 +1,7 @@
 """Discord flood benchmark: does the 3-second acknowledgement hold when everyone asks at once?
 
 The production ``PickloopBot`` runs against the same stand-in for Discord the tests use
-(``tests/ui/harness.py``: gateway payloads in through discord.py's connection state, every
+(``tests/bot/ui/harness.py``: gateway payloads in through discord.py's connection state, every
 HTTP request answered at aiohttp's last step), on the embedded model and a SQLite file.
 
 While the engine is busy with a long job, ``--imagines`` people send ``/imagine`` and then
@@ -30,15 +30,15 @@ from typing import Any
 
 import aiohttp
 
-from bot.app import open_app
-from bot.settings import Settings
+from bot.config import Settings
+from bot.core.app import open_app
 from bot.ui import PickloopBot
 from engine import LocalEngine
 from engine.embedded import embedded_model_folder
 
 # The stand-in for Discord lives with the tests, at the repository's root.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.ui.harness import Call, FakeDiscord, Gateway, Person, Sent, wire
+from tests.bot.ui.harness import Call, FakeDiscord, Gateway, Person, Sent, wire
 
 # Long enough that every interaction arrives while the engine is busy with it.
 BLOCKER = "a long one --steps 60"
@@ -95,7 +95,7 @@ async def flood(imagines: int, clicks: int, burst: bool) -> dict[str, Any]:
             buttons += [f"pl:v:{job}:{i}" for i in range(1, 5)] + [f"pl:r:{job}"]
 
             blocker = gateway.slash(owner, "imagine", prompt=BLOCKER)
-            while not (bot.worker and bot.worker.busy):  # noqa: ASYNC110 -- no Discord call marks the start
+            while not (bot.core.worker and bot.core.worker.busy):  # noqa: ASYNC110 -- no Discord call marks the start
                 await asyncio.sleep(0.01)
             calls_before = len(fake.calls)
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from bot.settings import Settings
+from bot.config import Settings
 from engine import EMBEDDED_MODEL, RANDOM_MODEL, GenerationRequest, LocalEngine
 from engine.chatter import silence_library_progress
 

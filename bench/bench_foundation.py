@@ -25,9 +25,9 @@ from typing import Any
 import torch
 from diffusers import AutoPipelineForText2Image
 
-from bot.app import open_app
-from bot.people import Actor
-from bot.settings import Settings
+from bot.config import Settings
+from bot.core.actor import Actor
+from bot.core.app import open_app
 from engine import LocalEngine
 from engine.chatter import silence_library_progress
 from engine.embedded import EMBEDDED_MODEL, model_source

@@ -45,11 +45,11 @@ from typing import Any, Literal
 
 from PIL.Image import Image
 
-from bot.fine_tune import fine_tune
-from bot.loop.demo import arm_settings_for, collect, demo_engine, preference_options, prompts
-from bot.loop.options import LoopOptions, Method
-from bot.loop.taste import TASTES, Taste
-from bot.settings import Settings
+from bot.config import Settings
+from bot.core.models.fine_tune import fine_tune
+from bot.lab.loop.demo import arm_settings_for, collect, demo_engine, preference_options, prompts
+from bot.lab.loop.options import LoopOptions, Method
+from bot.lab.loop.taste import TASTES, Taste
 from engine import LocalEngine
 from engine.adapters import WEIGHTS
 from engine.toy.judge import SIDE, Blob, things

@@ -25,8 +25,8 @@ from typing import Any
 import torch
 from PIL import Image
 
-from bot.local_model import load_configured
-from bot.settings import Settings
+from bot.config import Settings
+from bot.core.models.local import load_configured
 from engine.chatter import silence_library_progress
 from engine.train.data import LabelExample, PairExample
 from engine.train.preference import PreferenceOptions, PreferenceTrainer

@@ -12,6 +12,6 @@ def main() -> None:
     os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
-    from bot.cli import main as cli_main
+    from bot.cli.root import main as cli_main
 
     cli_main()

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -36,12 +36,22 @@ _SQLITE_PRAGMAS = (
     # an accepted job must survive one, and commits come at human pace anyway.
     "PRAGMA synchronous=FULL",
 )
+# How long opening a PostgreSQL connection may take before the server counts as unreachable
+# (asyncpg's own default is a minute, a long silence for a command that will fail anyway).
+_POSTGRES_CONNECT_TIMEOUT_SECONDS = 10
+# The drivers pickloop is built and tested with, named when a URL asks for another.
+SUPPORTED_URLS = "sqlite+aiosqlite:///FILE or postgresql+asyncpg://USER@HOST/DATABASE"
 # The database holds Discord ids, names and prompts: only its owner may read it, as with
 # the stored images. Its folder, when pickloop makes it, is the owner's alone too.
 _OWNER_ONLY_FILE = 0o600
 _OWNER_ONLY_FOLDER = 0o700
 # Beside the database in WAL mode; SQLite gives them the database file's own mode.
 _SQLITE_SIDE_FILES = ("-wal", "-shm")
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be opened as given: the message says why, in one line, and names
+    no password."""
 
 
 class Database:
@@ -54,7 +64,12 @@ class Database:
 
     def __init__(self, url: str) -> None:
         # pre_ping: a restarted PostgreSQL server should not cost the next request an error.
-        self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=True)
+        connect_args: dict[str, Any] = {}
+        if make_url(url).get_driver_name() == "asyncpg":
+            connect_args["timeout"] = _POSTGRES_CONNECT_TIMEOUT_SECONDS
+        self.engine: AsyncEngine = create_async_engine(
+            url, pool_pre_ping=True, connect_args=connect_args
+        )
         # Whether upgrade() found migrations to apply, e.g. for `pickloop db upgrade` to say.
         self.schema_was_upgraded = False
         if self.engine.dialect.name == "sqlite":
@@ -81,15 +96,58 @@ class Database:
 
 
 async def open_database(url: str) -> Database:
-    """A ready database: the SQLite file's folder is made and the schema brought up to date."""
-    make_sqlite_folder(url)
-    database = Database(url)
+    """A ready database: the SQLite file's folder is made and the schema brought up to date.
+
+    Raises ``DatabaseUnavailable`` when the URL, its driver, the server or the file is wrong."""
+    database = _database_at(url)
     try:
         await database.upgrade()
-    except BaseException:
+    except BaseException as error:
         await database.dispose()
-        raise
+        problem = _unreachable(error)
+        if problem is None:
+            raise
+        raise DatabaseUnavailable(problem) from error
     return database
+
+
+def _database_at(url: str) -> Database:
+    """The database a URL names, not yet connected to; a URL that cannot name one is refused."""
+    try:
+        make_url(url)
+    except exc.ArgumentError as error:
+        # The text itself is not repeated: it may hold a password.
+        raise DatabaseUnavailable(f"is not a database URL; give {SUPPORTED_URLS}") from error
+    try:
+        make_sqlite_folder(url)
+        return Database(url)
+    except (exc.NoSuchModuleError, ModuleNotFoundError) as error:
+        raise DatabaseUnavailable(
+            f"asks for a driver that is not installed; give {SUPPORTED_URLS}"
+        ) from error
+    except exc.InvalidRequestError as error:
+        # create_async_engine refuses a driver that is not async (sqlite:// means pysqlite).
+        raise DatabaseUnavailable(
+            f"names a driver that is not asynchronous; give {SUPPORTED_URLS}"
+        ) from error
+    except OSError as error:
+        raise DatabaseUnavailable(
+            f"is a SQLite file whose folder cannot be made ({error.strerror}: {error.filename})"
+        ) from error
+
+
+def _unreachable(error: BaseException) -> str | None:
+    """One line on why the first connection failed, or None for an error of another kind."""
+    cause = error.orig if isinstance(error, exc.DBAPIError) and error.orig else error
+    if isinstance(cause, sqlite3.DatabaseError) or "file is not a database" in str(cause):
+        return (
+            "names a file that is not a SQLite database (damaged, truncated or another file): "
+            "restore it from a backup, or move it away to start a new one"
+        )
+    if isinstance(error, OSError | asyncio.TimeoutError | exc.DBAPIError):
+        reason = " ".join(str(cause).split()) or type(cause).__name__
+        return f"cannot be reached or opened ({reason[:200]})"
+    return None
 
 
 def make_sqlite_folder(url: str) -> None:

@@ -2,7 +2,8 @@
 
 Discord shows the group only to people with Manage Server (a server can change that in its
 integration settings), but that is a convenience: every command and every Cancel click is
-checked again by ``bot.admin``, which also knows the admins listed in PICKLOOP_ADMIN_IDS.
+checked again by ``bot.core.moderation.server``, which also knows the admins listed in
+PICKLOOP_ADMIN_IDS.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.admin import QueuedJob
-from bot.errors import PermissionDenied, UserError
-from bot.exports import EXPORT_FORMATS, export_in_own_process
-from bot.people import Actor
+from bot.core.actor import Actor
+from bot.core.data.exports import EXPORT_FORMATS, export_in_own_process
+from bot.core.errors import PermissionDenied, UserError
+from bot.core.moderation.server import QueuedJob
 from bot.ui.buttons import JOB
 from bot.ui.delivery import actor_of
 from bot.ui.messages import excerpt, standing
@@ -34,7 +35,7 @@ def _manages_server(interaction: discord.Interaction) -> bool:
 
 async def _queue_reply(interaction: discord.Interaction, note: str = "") -> Reply:
     bot = interaction.client
-    jobs = await bot.app.moderation.queue(
+    jobs = await bot.core.app.moderation.queue(
         actor_of(interaction),
         manages_server=_manages_server(interaction),
     )
@@ -90,12 +91,12 @@ class CancelJobButton(_Button, template=CANCEL_ID):  # type: ignore[misc, call-a
         await interaction.response.defer()
         bot = interaction.client
         try:
-            await bot.app.moderation.cancel(
+            await bot.core.app.moderation.cancel(
                 actor_of(interaction),
                 self.job_id,
                 manages_server=_manages_server(interaction),
             )
-            bot.app.watch.news()
+            bot.core.app.watch.news()
             note = f"Cancelled job `{self.job_id}`."
         except PermissionDenied as error:
             await interaction.followup.send(str(error), ephemeral=True)
@@ -135,8 +136,8 @@ async def cancel(interaction: discord.Interaction, job_id: str) -> None:
     wanted = job_id.strip().lower()
 
     async def act(bot: Any, actor: Actor, manages_server: bool) -> Reply:
-        await bot.app.moderation.cancel(actor, wanted, manages_server=manages_server)
-        bot.app.watch.news()
+        await bot.core.app.moderation.cancel(actor, wanted, manages_server=manages_server)
+        bot.core.app.watch.news()
         return f"Cancelled job `{wanted}`.", None
 
     await _answer(interaction, act)
@@ -146,8 +147,10 @@ async def block(interaction: discord.Interaction, user: discord.User) -> None:
     person = Actor.discord(user.id, user.display_name)
 
     async def act(bot: Any, actor: Actor, manages_server: bool) -> Reply:
-        cancelled = await bot.app.moderation.block(actor, person, manages_server=manages_server)
-        bot.app.watch.news()
+        cancelled = await bot.core.app.moderation.block(
+            actor, person, manages_server=manages_server
+        )
+        bot.core.app.watch.news()
         name = discord.utils.escape_markdown(user.display_name)
         jobs = f" {len(cancelled)} queued job(s) of theirs cancelled." if cancelled else ""
         return f"Blocked **{name}** from using pickloop.{jobs}", None
@@ -159,7 +162,9 @@ async def unblock(interaction: discord.Interaction, user: discord.User) -> None:
     person = Actor.discord(user.id, user.display_name)
 
     async def act(bot: Any, actor: Actor, manages_server: bool) -> Reply:
-        changed = await bot.app.moderation.unblock(actor, person, manages_server=manages_server)
+        changed = await bot.core.app.moderation.unblock(
+            actor, person, manages_server=manages_server
+        )
         name = discord.utils.escape_markdown(user.display_name)
         if not changed:
             return f"**{name}** was not blocked.", None
@@ -170,8 +175,8 @@ async def unblock(interaction: discord.Interaction, user: discord.User) -> None:
 
 async def export(interaction: discord.Interaction, format: str) -> None:
     async def act(bot: Any, actor: Actor, manages_server: bool) -> Reply:
-        bot.app.moderation.check(actor, manages_server=manages_server)
-        done = await export_in_own_process(bot.app.settings, format)
+        bot.core.app.moderation.check(actor, manages_server=manages_server)
+        done = await export_in_own_process(bot.core.app.settings, format)
         splits = ", ".join(f"{split} {rows}" for split, rows in done.splits.items())
         return (
             f"Exported {done.rows} {done.format} rows ({splits}) on the server, to "

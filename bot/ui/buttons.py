@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 if TYPE_CHECKING:
-    from bot.app import App
-    from bot.people import Actor
-    from bot.views import JobView
+    from bot.core.actor import Actor
+    from bot.core.app import App
+    from bot.core.jobs.job_view import JobView
 
 JOB = r"(?P<job>[a-z0-9]{1,40})"
 INDEX = r"(?P<index>[1-4])"

@@ -12,8 +12,9 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.app import App, open_app
-from bot.settings import Settings
+from bot.config import Settings
+from bot.core.app import App, open_app
+from bot.core.worker import QueueWorker
 from bot.ui import delivery, reactions
 from bot.ui.admin import CancelJobButton, admin_group
 from bot.ui.buttons import DYNAMIC_ITEMS
@@ -23,7 +24,6 @@ from bot.ui.privacy import DeleteMyDataButton, privacy_command
 from bot.ui.rate import PairButton, rate_command
 from bot.ui.settings import settings_command
 from bot.ui.show import show_command
-from bot.worker import QueueWorker
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +146,9 @@ async def run_bot(settings: Settings, token: str, *, runs_jobs: bool = True) -> 
     # The library's own log (connections, rate limits, errors in handlers) on stderr.
     discord.utils.setup_logging()
     async with open_app(settings, run_own_jobs=False) as app:
+        # A model that cannot load stops the bot here, in one line, rather than at every
+        # /imagine.
+        await app.service.ensure_default_model()
         client = PickloopBot(app, runs_jobs=runs_jobs)
         async with client:
             try:

@@ -17,14 +17,14 @@ from typing import Any
 
 import discord
 
-from bot.app import App
-from bot.errors import UserError
-from bot.people import Actor
+from bot.core.actor import Actor
+from bot.core.app import App
+from bot.core.errors import UserError
+from bot.core.jobs.job_view import JobView
+from bot.core.worker import QueueWorker
 from bot.ui import messages
 from bot.ui.buttons import keyboard
 from bot.ui.privacy import welcome
-from bot.views import JobView
-from bot.worker import QueueWorker
 from engine import Progress
 from storage.models import JobStatus
 

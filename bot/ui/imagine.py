@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
-from bot.errors import UserError
+from bot.core.errors import UserError
 
 if TYPE_CHECKING:
-    from bot.app import App
-    from bot.people import Actor
-    from bot.views import JobView
+    from bot.core.actor import Actor
+    from bot.core.app import App
+    from bot.core.jobs.job_view import JobView
 
 
 async def imagine(interaction: discord.Interaction, prompt: str) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.account import AccountInfo, LineEntry
+from bot.core.people.account import AccountInfo, LineEntry
 from bot.ui.delivery import actor_of
 from bot.ui.messages import excerpt, standing
 
@@ -15,7 +15,7 @@ from bot.ui.messages import excerpt, standing
 async def info(interaction: discord.Interaction) -> None:
     await interaction.response.defer(ephemeral=True, thinking=True)
     bot = interaction.client
-    found = await bot.app.accounts.info(actor_of(interaction))
+    found = await bot.core.app.accounts.info(actor_of(interaction))
     await interaction.edit_original_response(content=describe(found))
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import discord
 import PIL.Image
 
-from bot.views import JobView
+from bot.core.jobs.job_view import JobView
 
 # Discord refuses message content over 2,000 characters.
 MAX_CONTENT = 2000

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
-from bot.errors import UserError
-from bot.people import Actor
-from bot.privacy import Summary
+from bot.core.actor import Actor
+from bot.core.errors import UserError
+from bot.core.people.privacy import Summary
 from storage.models import Consent
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.core.app import App
 
 log = logging.getLogger(__name__)
 

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
-from bot.errors import UserError
-from bot.rating import Choice, Pair, pair_picture
+from bot.core.errors import UserError
+from bot.core.people.rating import Choice, Pair, pair_picture
 from bot.ui import messages
 from bot.ui.delivery import actor_of
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.core.app import App
 
 log = logging.getLogger(__name__)
 

@@ -16,12 +16,12 @@ from typing import Any
 
 import discord
 
-from bot.app import App
-from bot.errors import UserError
-from bot.people import Actor
-from bot.reactions import reaction_kind
+from bot.core.actor import Actor
+from bot.core.app import App
+from bot.core.errors import UserError
+from bot.core.jobs.job_view import JobView
+from bot.core.jobs.reactions import reaction_kind
 from bot.ui import messages
-from bot.views import JobView
 from storage.models import EventKind
 
 log = logging.getLogger(__name__)

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
-from bot.errors import UserError
-from bot.preferences import Change, Defaults
+from bot.core.errors import UserError
+from bot.core.people.defaults import Change, Defaults
 from bot.ui.delivery import actor_of
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from bot.config import Settings
 
 
 async def settings(
@@ -39,15 +39,19 @@ async def settings(
     try:
         if change == Change():
             await interaction.edit_original_response(
-                content=describe(await bot.app.preferences.current(actor), bot.app.settings)
+                content=describe(
+                    await bot.core.app.preferences.current(actor), bot.core.app.settings
+                )
             )
             return
-        now = await bot.app.preferences.change(actor, change)
+        now = await bot.core.app.preferences.change(actor, change)
     except UserError as error:
         await interaction.edit_original_response(content=f"{error}\nNothing was changed.")
         return
     bot.prefer_private_replies(interaction.user.id, now.private)
-    await interaction.edit_original_response(content="Saved.\n" + describe(now, bot.app.settings))
+    await interaction.edit_original_response(
+        content="Saved.\n" + describe(now, bot.core.app.settings)
+    )
 
 
 def describe(defaults: Defaults, server: Settings) -> str:

@@ -8,9 +8,9 @@ import discord
 from discord import app_commands
 
 if TYPE_CHECKING:
-    from bot.app import App
-    from bot.people import Actor
-    from bot.views import JobView
+    from bot.core.actor import Actor
+    from bot.core.app import App
+    from bot.core.jobs.job_view import JobView
 
 
 async def show(interaction: discord.Interaction, job_id: str) -> None:

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import App, open_app
-from bot.people import Actor
-from bot.settings import Settings
+from bot.config import Settings
+from bot.core.actor import Actor
+from bot.core.app import App, open_app
 from engine import LocalEngine
 
 

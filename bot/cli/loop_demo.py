@@ -1,0 +1,165 @@
+"""``pickloop loop-demo``: the feedback loop, end to end, with simulated people."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from bot.cli.common import fail, read_settings, stderr
+from bot.cli.train import AverageOption, ConvolutionsOption, ExtrapolateOption, FloorOption
+from bot.core.errors import UserError
+from bot.lab.loop.options import LoopOptions
+
+if TYPE_CHECKING:
+    from bot.lab.loop.demo import LoopResult
+
+
+# The options' own defaults: one place says what the demo does when it is not told.
+DEFAULTS = LoopOptions()
+
+
+def loop_demo(
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="A new folder for the demo's databases, exports and adapters "
+            "(default: a new one under PICKLOOP_DATA_DIR/loop-demo/).",
+        ),
+    ] = None,
+    taste: Annotated[
+        str, typer.Option("--taste", help="The simulated people's hidden taste: larger or redder.")
+    ] = DEFAULTS.taste,
+    people: Annotated[
+        int, typer.Option("--people", min=1, help="Simulated people.")
+    ] = DEFAULTS.people,
+    grids: Annotated[
+        int, typer.Option("--grids", min=1, help="Prompts each person imagines for the data.")
+    ] = DEFAULTS.grids_per_person,
+    comparison_grids: Annotated[
+        int,
+        typer.Option(
+            "--comparison-grids", min=1, help="Prompts each person imagines per blind comparison."
+        ),
+    ] = DEFAULTS.comparison_grids_per_person,
+    steps: Annotated[
+        int, typer.Option("--steps", min=1, help="Denoising steps a grid.")
+    ] = DEFAULTS.steps,
+    train_steps: Annotated[
+        int, typer.Option("--train-steps", min=1, help="Fine-tuning steps per method.")
+    ] = DEFAULTS.train_steps,
+    rank: Annotated[int, typer.Option("--rank", min=1, max=256)] = DEFAULTS.rank,
+    lr: Annotated[float, typer.Option("--lr", min=0.0)] = DEFAULTS.learning_rate,
+    beta: Annotated[float, typer.Option("--beta", min=0.0)] = DEFAULTS.beta,
+    batch: Annotated[
+        int,
+        typer.Option(
+            "--batch", min=1, help="Pictures a training step sees (DPO: half as many pairs)."
+        ),
+    ] = DEFAULTS.batch_size,
+    average_last: AverageOption = DEFAULTS.average_last,
+    timestep_floor: FloorOption = DEFAULTS.timestep_floor,
+    convolutions: ConvolutionsOption = DEFAULTS.adapt_convolutions,
+    extrapolate: ExtrapolateOption = DEFAULTS.extrapolate,
+    seed: Annotated[int, typer.Option("--seed", min=0)] = DEFAULTS.seed,
+    method: Annotated[
+        list[str] | None,
+        typer.Option("--method", help="dpo and/or kto (repeat it); the first one is headlined."),
+    ] = None,
+    control: Annotated[
+        bool, typer.Option("--control/--no-control", help="Also run the random-click control.")
+    ] = True,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object on stdout.")
+    ] = False,
+) -> None:
+    """Simulated people with a hidden taste click grids; their clicks are curated, exported and
+    fine-tuned on (DPO and KTO); the tuned model is served blind against the base; and their
+    new clicks say whether they prefer it. A control whose people click at random must not."""
+
+    settings = read_settings()
+    methods = tuple(dict.fromkeys(name.strip().lower() for name in (method or DEFAULTS.methods)))
+    try:
+        # Checked before anything is loaded or written.
+        options = LoopOptions(
+            taste=taste,
+            people=people,
+            grids_per_person=grids,
+            comparison_grids_per_person=comparison_grids,
+            steps=steps,
+            train_steps=train_steps,
+            rank=rank,
+            learning_rate=lr,
+            beta=beta,
+            batch_size=batch,
+            average_last=average_last,
+            timestep_floor=timestep_floor,
+            adapt_convolutions=convolutions,
+            extrapolate=extrapolate,
+            seed=seed,
+            methods=methods,  # type: ignore[arg-type]  # checked by LoopOptions
+            control=control,
+        )
+    except UserError as error:
+        fail(str(error), 2)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = (out or settings.data_dir / "loop-demo" / stamp).resolve()
+    show_stages = not as_json and sys.stderr.isatty()
+
+    def stage(text: str) -> None:
+        if show_stages:
+            stderr.print(f"[bold]loop-demo[/] {text}")
+
+    import asyncio
+
+    from bot.lab.loop.demo import demo_engine, run_loop_demo
+    from engine.chatter import silence_library_progress
+
+    silence_library_progress()
+
+    async def work() -> LoopResult:
+        async with demo_engine(settings) as engine:
+            return await run_loop_demo(options, folder, settings, engine, stage)
+
+    try:
+        result = asyncio.run(work())
+    except UserError as error:
+        fail(str(error), 2)
+    if as_json:
+        print(json.dumps(result.to_json()))
+        return
+    _print(result)
+
+
+def _print(result: LoopResult) -> None:
+    found = result.to_json()
+    head = result.headline
+    print(f"taste: {found['taste']}; data in {result.main.folder.parent}")
+    print(
+        f"taste score of the pictures: {found['taste_before']:.4f} (base) -> "
+        f"{found['taste_after']:.4f} ({head.method})"
+    )
+    for arm in (result.main, result.control):
+        if arm is None:
+            continue
+        data = arm.data
+        who = "people with the taste" if data.clicks == "taste" else "people clicking at random"
+        print(
+            f"{data.clicks} arm ({who} made the data): {data.activity.grids} grids, "
+            f"{data.activity.upscales} upscales, {data.activity.rerolls} re-rolls; "
+            f"{data.curation.pairs} pairs"
+        )
+        for name, comparison in arm.comparisons.items():
+            low, high = comparison.votes.interval() or (0.0, 1.0)
+            print(
+                f"  {name} over the base: {comparison.votes.rate or 0:.1%} of "
+                f"{comparison.votes.votes} blind votes (95% CI {low:.1%} to {high:.1%}); "
+                f"taste {comparison.taste_base:.4f} -> {comparison.taste_tuned:.4f}; "
+                f"{comparison.training.seconds_per_step:.2f} s a training step"
+            )
+    print(f"{found['minutes']:.1f} minutes")

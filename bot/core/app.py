@@ -1,0 +1,153 @@
+"""Wiring: one place that opens the database, the image store and the engine for any front end."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bot.config import Settings
+from bot.core.jobs.processes import new_worker_id, worker_is_gone
+from bot.core.jobs.progress import ProgressHub
+from bot.core.jobs.runner import JobRunner
+from bot.core.jobs.service import JobService
+from bot.core.jobs.watch import JobWatch
+from bot.core.models.lazy_engine import EngineOnFirstUse
+from bot.core.moderation.server import Moderation
+from bot.core.opening import make_data_folder, open_configured_database
+from bot.core.people.account import Accounts
+from bot.core.people.defaults import Preferences
+from bot.core.people.privacy import PrivacyService
+from bot.core.people.rating import RatingService
+from engine.protocol import Engine
+from storage.db import Database
+from storage.imagestore import ImageStore
+from storage.models import JobStatus
+from storage.queue import JobQueue
+
+if TYPE_CHECKING:
+    from engine import LocalEngine, ProgressCallback
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class App:
+    settings: Settings
+    database: Database
+    store: ImageStore
+    engine: Engine
+    service: JobService
+    runner: JobRunner
+    worker_id: str
+    queue: JobQueue
+    watch: JobWatch
+    progress: ProgressHub
+    rating: RatingService
+    privacy: PrivacyService
+    preferences: Preferences
+    accounts: Accounts
+    moderation: Moderation
+
+    async def resume_interrupted(
+        self, progress_for: Callable[[str], ProgressCallback | None] | None = None
+    ) -> list[tuple[str, JobStatus]]:
+        """Finish the jobs that workers which died left behind, the oldest first; jobs given up
+        on (their worker died too often) are listed as failed."""
+        swept = await self.queue.sweep(self.worker_id, worker_is_gone)
+        finished = [(job_id, JobStatus.FAILED) for job_id in swept.given_up]
+        for job_id in swept.released:
+            # Another worker may have claimed it since the sweep; then it is theirs.
+            if not await self.queue.claim(job_id, self.worker_id):
+                continue
+            on_progress = progress_for(job_id) if progress_for else None
+            finished.append((job_id, await self.runner.run(job_id, on_progress)))
+        return finished
+
+
+def local_engine(settings: Settings) -> LocalEngine:
+    """The in-process engine the settings ask for (device, precision, model cache)."""
+    # Here, not at the top: it brings torch and diffusers (see EngineOnFirstUse).
+    from engine import LocalEngine
+    from engine.chatter import silence_library_progress
+
+    # pickloop reports progress per job; the libraries' own bars would bury it.
+    silence_library_progress()
+
+    return LocalEngine(
+        settings.model_cache_dir,
+        device=settings.device,
+        dtype=settings.dtype,
+        batch_images=settings.engine_batch_images,
+        gather_seconds=settings.engine_gather_seconds,
+        threads=settings.torch_threads,
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_app(
+    settings: Settings,
+    engine: Engine | None = None,
+    *,
+    chance: random.Random | None = None,
+    run_own_jobs: bool = True,
+) -> AsyncIterator[App]:
+    """Open everything a front end needs; an engine passed in is shared and left open.
+    `chance` (seeded) makes the job service's new seeds and blind layouts repeatable.
+    `run_own_jobs`: jobs this process asks for are claimed by it (see ``JobService``)."""
+    make_data_folder(settings)
+    database = await open_configured_database(settings)
+    own_engine = engine is None
+    active_engine: Engine = engine or EngineOnFirstUse(lambda: local_engine(settings))
+    store = ImageStore(settings.image_dir.resolve())
+    worker_id = new_worker_id()
+    service = JobService(
+        database, store, active_engine, settings, worker_id, chance, run_own_jobs=run_own_jobs
+    )
+    runner = JobRunner(database, store, active_engine, worker_id, settings.job_lease_seconds)
+    queue = JobQueue(database, settings.job_lease_seconds)
+    watch = JobWatch(database, settings.queue_poll_seconds)
+    heartbeat: asyncio.Task[None] | None = None
+    try:
+        heartbeat = asyncio.create_task(_keep_claims_alive(queue, worker_id))
+        yield App(
+            settings,
+            database,
+            store,
+            active_engine,
+            service,
+            runner,
+            worker_id,
+            queue=queue,
+            watch=watch,
+            progress=ProgressHub(),
+            rating=RatingService(database, store),
+            privacy=PrivacyService(database, store),
+            preferences=Preferences(database, settings),
+            accounts=Accounts(database, settings),
+            moderation=Moderation(database, settings),
+        )
+    finally:
+        await watch.close()
+        if heartbeat is not None:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+        if own_engine:
+            await active_engine.close()
+        await database.dispose()
+
+
+async def _keep_claims_alive(queue: JobQueue, worker_id: str) -> None:
+    """Renew this process's claims until cancelled, for as long as the process lives."""
+    interval = queue.lease_seconds / 3
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await queue.renew(worker_id)
+        except Exception:
+            log.warning("could not renew job claims", exc_info=True)

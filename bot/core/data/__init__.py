@@ -1,0 +1,1 @@
+"""Preference data leaving pickloop: curation options and dataset exports."""

@@ -1,0 +1,21 @@
+"""Errors whose message is meant for the person who asked: front ends show them as they are."""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A request that cannot be honoured as given; nothing was changed."""
+
+
+class NotFound(UserError, LookupError):
+    """The job, image or model named does not exist."""
+
+
+class PermissionDenied(UserError):
+    """The person may not do this (blocked, or not the owner)."""
+
+
+class SetupError(Exception):
+    """pickloop's environment or configuration is wrong (the database, the data folder, the
+    model, the device): the message says what, and what to do, in one line. Not a UserError:
+    the request may be fine, the installation is not."""

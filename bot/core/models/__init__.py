@@ -1,0 +1,1 @@
+"""Model versions: which serve, loading them here, and fine-tuning new ones."""

@@ -1,0 +1,101 @@
+"""Fine-tuning a LoRA adapter of a configured model on an exported preference dataset: what
+``pickloop train dpo|kto`` and the loop demo both run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bot.core.errors import UserError
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from engine.train.preference import PreferenceOptions
+
+
+@dataclass(frozen=True)
+class FineTuned:
+    adapter: Path
+    method: str
+    base_model: str
+    examples: int
+    validation_examples: int
+    steps: int
+    seconds: float
+    implicit_accuracy: float | None
+    """On the validation split, at the last validation; None without one."""
+
+    @property
+    def seconds_per_step(self) -> float:
+        return self.seconds / max(1, self.steps)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "adapter": str(self.adapter),
+            "method": self.method,
+            "base_model": self.base_model,
+            "examples": self.examples,
+            "validation_examples": self.validation_examples,
+            "steps": self.steps,
+            "seconds": round(self.seconds, 1),
+            "seconds_per_step": round(self.seconds_per_step, 3),
+            "implicit_accuracy": self.implicit_accuracy,
+        }
+
+
+def fine_tune(
+    options: PreferenceOptions,
+    data: str,
+    out: Path,
+    *,
+    settings: Settings,
+    model: str | None = None,
+    work: Path | None = None,
+    progress: bool = True,
+) -> FineTuned:
+    """Train an adapter of `model` (default: the configured one) on the dataset `data` (a
+    folder or hub name: pairs for dpo, labels for kto) into `out`, resuming from `work`.
+
+    UserError when the data or the model cannot be used; nothing is written then.
+    """
+    # Imported only when training: torch and diffusers take seconds to load.
+    import torch
+
+    from bot.core.models.local import load_configured
+    from engine.train.data import VALIDATION_SPLIT, DataError, load_labels, load_pairs
+    from engine.train.preference import PreferenceTrainer
+
+    load = load_pairs if options.method == "dpo" else load_labels
+    spec = model or settings.model
+    try:
+        train_examples = load(data)
+        try:
+            validation = load(data, VALIDATION_SPLIT)
+        except DataError:
+            validation = []
+        if not train_examples:
+            raise ValueError(f"{data} has nothing to train {options.method} on")
+        loaded = load_configured(spec, settings, dtype=torch.float32)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    trainer = PreferenceTrainer(
+        loaded.text_to_image,
+        train_examples,
+        validation,
+        work or out.with_name(out.name + "-work"),
+        options,
+    )
+    trainer.run(progress=progress)
+    folder = trainer.save_adapter(out, {"base_model": spec, "data": data})
+    validated = [record for record in trainer.history if "implicit_accuracy" in record]
+    return FineTuned(
+        adapter=folder,
+        method=options.method,
+        base_model=spec,
+        examples=len(train_examples),
+        validation_examples=len(validation),
+        steps=trainer.step,
+        seconds=trainer.seconds,
+        implicit_accuracy=validated[-1]["implicit_accuracy"] if validated else None,
+    )

@@ -1,0 +1,1 @@
+"""Moderation in one place: words a server refuses, and what its moderators may do."""

@@ -1,0 +1,275 @@
+"""Pairwise rating (``/rate``): two pictures made from one prompt, and which one a person prefers.
+
+This is Pick-a-Pic's protocol: a caption and two images, and the answer left, right or tie
+(or skip). Each answer is one event naming exactly what was shown and in which order (left
+image, right image, their grid positions), so the preference pairs derived from it later are
+the comparison the person really made.
+
+A pair is two *different pictures*: two images with the same bytes (the same prompt and seed
+made twice) are one picture, shown and counted once. Upscales take no part: each repeats an
+image of a grid.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import random
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from PIL import Image as PILImage
+from sqlalchemy import ColumnElement, distinct, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from bot.core.actor import Actor, find_user, get_or_create_user, refuse_if_blocked
+from bot.core.errors import NotFound, UserError
+from bot.core.jobs.job_view import ImageView, image_view
+from engine.grid import side_by_side
+from storage.db import Database
+from storage.imagestore import ImageStore
+from storage.models import Event, EventKind, Image, Job, JobKind, JobStatus, User
+
+T = TypeVar("T")
+
+RATE_KINDS = (EventKind.RATE_LEFT, EventKind.RATE_RIGHT, EventKind.RATE_TIE, EventKind.RATE_SKIP)
+
+
+class Choice(enum.StrEnum):
+    LEFT = "left"
+    RIGHT = "right"
+    TIE = "tie"
+    SKIP = "skip"
+
+    @property
+    def event_kind(self) -> EventKind:
+        return EventKind(f"rate_{self.value}")
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two pictures of one prompt, in the order they are shown."""
+
+    prompt: str
+    left: ImageView
+    right: ImageView
+
+
+@dataclass(frozen=True)
+class Rated:
+    """What a choice left on record; ``new`` is False when the pair had been rated already."""
+
+    kind: str
+    left_image_id: str
+    right_image_id: str
+    new: bool
+
+
+class RatingService:
+    def __init__(
+        self,
+        database: Database,
+        store: ImageStore,
+        *,
+        prompts_per_try: int = 8,
+        images_per_prompt: int = 48,
+    ) -> None:
+        self._database = database
+        self._store = store
+        # Bounds on what one call reads, however many jobs there are.
+        self._prompts_per_try = prompts_per_try
+        self._images_per_prompt = images_per_prompt
+
+    async def next_pair(self, actor: Actor, rng: random.Random | None = None) -> Pair | None:
+        """Two pictures of one prompt this person has not compared yet, in random order;
+        None once they have compared every pair there is."""
+        rng = rng or random.Random()
+        async with self._database.sessions() as session:
+            user = await find_user(session, actor)
+            refuse_if_blocked(user)
+            user_id = user.id if user is not None else None
+            for prompt in await self._prompts_left(session, user_id):
+                images = await self._sample_images(session, prompt)
+                rated = await self._rated_pictures(session, user_id, prompt)
+                pair = pick_pair(images, _picture, rated, rng)
+                if pair is not None:
+                    left, right = pair
+                    return Pair(
+                        prompt, image_view(left, self._store), image_view(right, self._store)
+                    )
+        return None
+
+    async def record(
+        self, actor: Actor, left_image_id: str, right_image_id: str, choice: Choice
+    ) -> Rated:
+        """Record a choice between two pictures shown as left and right.
+
+        A pair this person already rated (in either order: a double click, an old message) is
+        left as first recorded.
+        """
+        if left_image_id == right_image_id:
+            raise UserError("A rating compares two different images; both sides are the same.")
+        async with self._database.sessions.begin() as session:
+            user = await get_or_create_user(session, actor)
+            # One person's ratings are taken one at a time (a write locks their row on both
+            # backends): a double click comes as two interactions at once, and the second
+            # must see the pair the first recorded.
+            await session.execute(
+                update(User).where(User.id == user.id).values(display_name=User.display_name)
+            )
+            left, right = await _images(session, left_image_id, right_image_id)
+            left_job = await session.get_one(Job, left.job_id)
+            right_job = await session.get_one(Job, right.job_id)
+            if JobKind.UPSCALE in (left_job.kind, right_job.kind):
+                raise UserError("Upscales are not rated; compare the images of grids.")
+            if left_job.prompt != right_job.prompt:
+                raise UserError(
+                    "These images were made from different prompts; a rating compares two "
+                    "pictures of the same prompt."
+                )
+            if left.sha256 == right.sha256:
+                raise UserError("These two images are the same picture; there is nothing to pick.")
+            earlier = await self._earlier_rating(session, user.id, left_job.prompt, left, right)
+            if earlier is not None:
+                return Rated(earlier.value, left.public_id, right.public_id, new=False)
+            session.add(
+                Event(
+                    user_id=user.id,
+                    kind=choice.event_kind,
+                    job_id=left.job_id,
+                    image_id=left.id,
+                    other_image_id=right.id,
+                    position=left.position,
+                    other_position=right.position,
+                    origin=actor.origin,
+                )
+            )
+        return Rated(choice.event_kind.value, left.public_id, right.public_id, new=True)
+
+    # --- queries ---------------------------------------------------------------------------
+
+    async def _prompts_left(self, session: AsyncSession, user_id: int | None) -> list[str]:
+        """A random few prompts with pairs of pictures this person has not rated."""
+        pictures = (
+            select(Job.prompt, func.count(distinct(Image.sha256)).label("n"))
+            .select_from(Image)
+            .join(Job, Image.job_id == Job.id)
+            .where(_ratable())
+            .group_by(Job.prompt)
+            .subquery()
+        )
+        # One event per pair of pictures (record keeps it so), hence count = pairs rated.
+        rated = (
+            select(Job.prompt, func.count(Event.id).label("n"))
+            .join(Job, Event.job_id == Job.id)
+            .where(_ratings_by(user_id))
+            .group_by(Job.prompt)
+            .subquery()
+        )
+        query = (
+            select(pictures.c.prompt)
+            .outerjoin(rated, rated.c.prompt == pictures.c.prompt)
+            .where(pictures.c.n * (pictures.c.n - 1) > 2 * func.coalesce(rated.c.n, 0))
+            .order_by(func.random())
+            .limit(self._prompts_per_try)
+        )
+        return list((await session.execute(query)).scalars().all())
+
+    async def _sample_images(self, session: AsyncSession, prompt: str) -> list[Image]:
+        query = (
+            select(Image)
+            .join(Job, Image.job_id == Job.id)
+            .where(_ratable(), Job.prompt == prompt)
+            .order_by(func.random())
+            .limit(self._images_per_prompt)
+        )
+        return list((await session.execute(query)).scalars().all())
+
+    @staticmethod
+    async def _rated_pictures(
+        session: AsyncSession, user_id: int | None, prompt: str
+    ) -> set[frozenset[str]]:
+        left, right = aliased(Image), aliased(Image)
+        query = (
+            select(left.sha256, right.sha256)
+            .select_from(Event)
+            .join(left, Event.image_id == left.id)
+            .join(right, Event.other_image_id == right.id)
+            .join(Job, Event.job_id == Job.id)
+            .where(_ratings_by(user_id), Job.prompt == prompt)
+        )
+        return {frozenset(row) for row in await session.execute(query)}
+
+    @staticmethod
+    async def _earlier_rating(
+        session: AsyncSession, user_id: int, prompt: str, left: Image, right: Image
+    ) -> EventKind | None:
+        shown, other = aliased(Image), aliased(Image)
+        pictures = (left.sha256, right.sha256)
+        query = (
+            select(Event.kind)
+            .join(shown, Event.image_id == shown.id)
+            .join(other, Event.other_image_id == other.id)
+            .join(Job, Event.job_id == Job.id)
+            .where(
+                _ratings_by(user_id),
+                Job.prompt == prompt,
+                shown.sha256.in_(pictures),
+                other.sha256.in_(pictures),
+            )
+            .order_by(Event.id)
+            .limit(1)
+        )
+        return (await session.execute(query)).scalar_one_or_none()
+
+
+def pick_pair(
+    candidates: Sequence[T],
+    picture: Callable[[T], str],
+    rated: Collection[frozenset[str]],
+    rng: random.Random,
+) -> tuple[T, T] | None:
+    """A random pair of candidates showing two different pictures not in ``rated``, in random
+    order; None when there is none. A picture shown by several candidates counts once."""
+    by_picture: dict[str, T] = {}
+    for candidate in candidates:
+        by_picture.setdefault(picture(candidate), candidate)
+    unrated = [
+        (a, b)
+        for a, b in itertools.combinations(by_picture.values(), 2)
+        if frozenset((picture(a), picture(b))) not in rated
+    ]
+    if not unrated:
+        return None
+    left, right = rng.choice(unrated)
+    return (right, left) if rng.random() < 0.5 else (left, right)
+
+
+def pair_picture(pair: Pair) -> PILImage.Image:
+    """What a rater sees: the left image, then the right one."""
+    with PILImage.open(pair.left.path) as left, PILImage.open(pair.right.path) as right:
+        return side_by_side(left, right)
+
+
+def _picture(image: Image) -> str:
+    return image.sha256
+
+
+def _ratable() -> ColumnElement[bool]:
+    """Which images (joined to their jobs) a pair may show."""
+    return (Job.status == JobStatus.DONE) & (Job.kind != JobKind.UPSCALE)
+
+
+def _ratings_by(user_id: int | None) -> ColumnElement[bool]:
+    return (Event.user_id == user_id) & Event.kind.in_(RATE_KINDS)
+
+
+async def _images(session: AsyncSession, *public_ids: str) -> list[Image]:
+    query = select(Image).where(Image.public_id.in_(public_ids))
+    found = {image.public_id: image for image in (await session.execute(query)).scalars()}
+    for public_id in public_ids:
+        if public_id not in found:
+            raise NotFound(f"No image {public_id!r}; it may have been deleted.")
+    return [found[public_id] for public_id in public_ids]

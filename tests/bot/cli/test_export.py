@@ -1,0 +1,102 @@
+"""``pickloop export`` as an operator runs it: clicks from the terminal, a dataset folder out,
+loaded back with ``datasets.load_dataset``."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import datasets
+import pytest
+
+from tests.bot.cli.test_cli import cli_env, pickloop, produced
+
+__all__ = ["cli_env"]  # the fixture, shared with the other CLI tests
+
+SECRET = "an operator's long random secret"
+
+
+def test_export_from_the_terminal(
+    cli_env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    grid = produced(capsys, "imagine", "a red circle --seed 1")
+    produced(capsys, "upscale", grid["job_id"], "2", "--user", "bob")
+    first, last = grid["images"][0]["id"], grid["images"][3]["id"]
+    produced(capsys, "rate", first, last, "tie", "--user", "dave")
+    out = tmp_path / "pairs"
+
+    code, stdout, stderr = pickloop(capsys, "export", "--format", "pairs", "--out", str(out))
+    assert code == 2 and stdout == ""
+    assert stderr.count("\n") == 1 and "PICKLOOP_EXPORT_SECRET" in stderr
+    assert not out.exists()
+
+    monkeypatch.setenv("PICKLOOP_EXPORT_SECRET", SECRET)
+    monkeypatch.setenv("PICKLOOP_EXPORT_LICENSE", "cc-by-4.0")
+    code, _, stderr = pickloop(capsys, "export", "--format", "votes", "--out", str(out))
+    assert code == 2 and stderr.count("\n") == 1 and "pairs, kto, rankings" in stderr
+
+    done = produced(capsys, "export", "--format", "pairs", "--out", str(out))
+    assert done["splits"] == {"train": 3, "validation_unique": 0, "test_unique": 0, "ties": 1}
+    loaded = datasets.load_dataset(str(out), cache_dir=str(tmp_path / "hf-cache"))
+    capsys.readouterr()  # datasets' own progress lines
+    # Empty splits have no files: datasets cannot load one.
+    assert {split: len(rows) for split, rows in loaded.items()} == {"train": 3, "ties": 1}
+    winner = grid["images"][1]["id"]
+    for row in loaded["train"]:
+        assert row["best_image_uid"] == winner
+        assert row["label_0"] == (1.0 if row["image_0_uid"] == winner else 0.0)
+        assert re.fullmatch(r"[0-9a-f]{16}", row["user_id"])
+    [tie] = loaded["ties"]
+    assert (tie["image_0_uid"], tie["image_1_uid"], tie["label_0"]) == (first, last, 0.5)
+    assert 'license: "cc-by-4.0"' in (out / "README.md").read_text()
+
+    code, _, stderr = pickloop(capsys, "export", "--format", "pairs", "--out", str(out))
+    assert code == 2 and stderr.count("\n") == 1 and "not an empty folder" in stderr
+
+    # bob's U-click judges all four pictures; a /rate answer gives a pair, not labels.
+    for name in ("kto", "rankings"):
+        done = produced(capsys, "export", "--format", name, "--out", str(tmp_path / name))
+        assert done["rows"] == {"kto": 4, "rankings": 1}[name]
+        loaded = datasets.load_dataset(str(tmp_path / name), cache_dir=str(tmp_path / "hf"))
+        assert sum(len(rows) for rows in loaded.values()) == done["rows"]
+
+    everything = b"".join(
+        path.read_bytes()
+        for folder in ("pairs", "kto", "rankings")
+        for path in sorted((tmp_path / folder).rglob("*"))
+        if path.is_file()
+    )
+    for name in (b"carol", b"bob", b"dave"):
+        assert name not in everything
+
+
+def test_export_is_curated_with_the_same_options_as_curate(
+    cli_env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("PICKLOOP_EXPORT_SECRET", SECRET)
+    grid = produced(capsys, "imagine", "a red circle --seed 1")
+    produced(capsys, "upscale", grid["job_id"], "2", "--user", "bob")
+    produced(capsys, "upscale", grid["job_id"], "3", "--user", "dave")
+    produced(capsys, "react", grid["images"][0]["id"], "👎", "--user", "dave")
+
+    everyone = produced(capsys, "export", "--format", "pairs", "--out", str(tmp_path / "all"))
+    # bob gave one signal, dave two: --min-signals 2 leaves bob's three pairs out.
+    curated = produced(
+        capsys, "export", "--format", "pairs", "--out", str(tmp_path / "few"), "--min-signals", "2"
+    )
+    report = produced(capsys, "curate", "--min-signals", "2")
+
+    assert everyone["rows"] - curated["rows"] == 3
+    assert curated["rows"] == report["kept"]["pairs"] + report["kept"]["ties"]
+    # The card says how the data was curated.
+    assert "| `min_signals_per_person` | `2` |" in (tmp_path / "few" / "README.md").read_text()
+    code, _, stderr = pickloop(
+        capsys, "export", "--format", "pairs", "--out", str(tmp_path / "x"), "--model", "nope"
+    )
+    assert code == 2 and stderr.count("\n") == 1 and "no model version nope" in stderr

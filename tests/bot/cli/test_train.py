@@ -1,0 +1,86 @@
+"""``pickloop train``: the community's clicks, exported, become a LoRA adapter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.loader import load_model
+from tests.bot.cli.test_cli import cli_env, pickloop, produced
+
+__all__ = ["cli_env"]
+
+
+@pytest.fixture
+def exports(
+    cli_env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> Path:
+    """Pairs and kto exports of two grids: bob U-clicks in one, re-rolls the other."""
+    liked = produced(capsys, "imagine", "a red circle --seed 1")
+    disliked = produced(capsys, "imagine", "a blue square --seed 9")
+    produced(capsys, "upscale", liked["job_id"], "2", "--user", "bob")
+    produced(capsys, "reroll", disliked["job_id"], "--user", "bob")
+    monkeypatch.setenv("PICKLOOP_EXPORT_SECRET", "an operator's long random secret")
+    for name in ("pairs", "kto"):
+        produced(capsys, "export", "--format", name, "--out", str(tmp_path / name))
+    return tmp_path
+
+
+@pytest.mark.parametrize("method", ["dpo", "kto"])
+def test_an_adapter_trained_from_an_export_loads_onto_its_base_model(
+    exports: Path, cli_env: dict[str, str], capsys: pytest.CaptureFixture[str], method: str
+) -> None:
+    data = exports / ("pairs" if method == "dpo" else "kto")
+    out = exports / f"{method}-adapter"
+    # DPO also averages its last steps, draws only the noisier timesteps, adapts the
+    # convolutions and is written extrapolated (an adapter that must load back all the same);
+    # KTO does none of it.
+    choices = (
+        ["--average-last", "0.5", "--timestep-floor", "0.5", "--convolutions", "--extrapolate", "2"]
+        if method == "dpo"
+        else []
+    )
+
+    result = produced(
+        capsys, "train", method, "--data", str(data), "--out", str(out),
+        "--steps", "3", "--batch", "2", "--rank", "2", "--lr", "0.01", *choices,
+    )  # fmt: skip
+
+    assert result["steps"] == 3 and result["adapter"] == str(out)
+    assert result["examples"] == (3 if method == "dpo" else 8)
+    assert (out / "pytorch_lora_weights.safetensors").is_file()
+    card = (out / "README.md").read_text()
+    assert "made by pickloop" in card
+    # How KTO weighed its few chosen pictures against the many passed over is on the card.
+    assert ("batches drawn at random, weights 1 / 1" in card) == (method == "kto")
+    assert ("averaged over the last 50% of the steps" in card) == (method == "dpo")
+    assert ("timesteps from 50% of the schedule up" in card) == (method == "dpo")
+    assert ("ResNet convolutions adapted too" in card) == (method == "dpo")
+    assert ("2 times the trained change" in card) == (method == "dpo")
+    base = load_model(cli_env["PICKLOOP_MODEL"], "cpu", torch.float32).text_to_image
+
+    def draw() -> bytes:
+        generator = torch.Generator().manual_seed(0)
+        image = base("a red circle", num_inference_steps=2, generator=generator).images[0]
+        return bytes(image.tobytes())
+
+    before = draw()
+    base.load_lora_weights(out)
+    assert draw() != before
+
+
+def test_training_on_the_wrong_layout_is_one_line_and_writes_nothing(
+    exports: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = exports / "never"
+    code, stdout, stderr = pickloop(
+        capsys, "train", "dpo", "--data", str(exports / "kto"), "--out", str(out)
+    )
+
+    assert code == 2 and stdout == "" and stderr.count("\n") == 1 and "jpg_0" in stderr
+    assert not out.exists()
