@@ -73,7 +73,7 @@ class Database:
         # Whether upgrade() found migrations to apply, e.g. for `pickloop db upgrade` to say.
         self.schema_was_upgraded = False
         if self.engine.dialect.name == "sqlite":
-            file = _sqlite_file(url)
+            file = sqlite_file(url)
             if file is not None:
                 # Registered first: the file is owner-only before WAL makes its side files.
                 _keep_owner_only(self.engine.sync_engine, file)
@@ -153,7 +153,7 @@ def _unreachable(error: BaseException) -> str | None:
 def make_sqlite_folder(url: str) -> None:
     """Create the folder a SQLite file will live in, owner-only; SQLite makes the file but
     not its folder. A folder that is there already is left as its owner set it."""
-    file = _sqlite_file(url)
+    file = sqlite_file(url)
     if file is None:
         return
     missing: list[Path] = []
@@ -165,7 +165,7 @@ def make_sqlite_folder(url: str) -> None:
         new_folder.mkdir(mode=_OWNER_ONLY_FOLDER, exist_ok=True)  # another process may race
 
 
-def _sqlite_file(url: str) -> Path | None:
+def sqlite_file(url: str) -> Path | None:
     """The file a SQLite URL names; None for anything else (another database, memory, a URI)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database:

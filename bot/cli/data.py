@@ -108,7 +108,7 @@ def export_dataset(
     curation = _curation(settings, min_signals, min_entropy, since, until, model, keep_duplicates)
     secret = settings.export_secret.get_secret_value() if settings.export_secret else ""
     # Imported only when exporting: datasets and pyarrow take a while to load.
-    from bot.core.opening import open_configured_database
+    from bot.core.opening import open_database_with_data
     from storage.export import (
         FORMATS,
         ExportError,
@@ -129,7 +129,7 @@ def export_dataset(
     store = ImageStore(settings.image_dir.resolve())
 
     async def work(progress: Callable[[int, int], None] | None) -> dict[str, Any]:
-        database = await open_configured_database(settings)
+        database = await open_database_with_data(settings)
         try:
             await check_model_versions(database, curation)
             result = await export_from_database(
@@ -153,6 +153,13 @@ def export_dataset(
             fail(str(error), 2)
         except ImageStoreError as error:
             fail(f"the export stopped, nothing was written: {error}", 1)
+        except OSError as error:
+            # Its folder, or the staging folder beside it, cannot be made there.
+            fail(
+                f"cannot write the export to {out} ({error.strerror}): give --out a folder in a "
+                "place you may write",
+                1,
+            )
     if as_json:
         print(json.dumps(done))
         return
@@ -192,14 +199,14 @@ def curate_data(
     from rich.table import Table
 
     from bot.core.data.curation import check_model_versions
-    from bot.core.opening import open_configured_database
+    from bot.core.opening import open_database_with_data
     from storage.labels.curate import CurationReport, curate
 
     settings = read_settings()
     options = _curation(settings, min_signals, min_entropy, since, until, model, keep_duplicates)
 
     async def work() -> CurationReport:
-        database = await open_configured_database(settings)
+        database = await open_database_with_data(settings)
         try:
             await check_model_versions(database, options)
             return await curate(database, options)

@@ -59,7 +59,7 @@ def serve_discord(
             2,
         )
     # Imported only when serving: discord.py, torch and diffusers take seconds to load.
-    from bot.ui import TokenRejected, run_bot
+    from bot.ui import DiscordUnreachable, TokenRejected, run_bot
 
     try:
         asyncio.run(run_bot(settings, token, runs_jobs=worker))
@@ -69,5 +69,7 @@ def serve_discord(
             "page and set the new one",
             1,
         )
+    except DiscordUnreachable as error:
+        fail(f"cannot reach Discord ({error}): check this machine's network and try again", 1)
     except KeyboardInterrupt:
         stderr.print("stopped")

@@ -20,7 +20,9 @@ train_app = typer.Typer(
 DataOption = Annotated[
     str,
     typer.Option(
-        "--data", help="A pickloop export folder (pairs for dpo, kto for kto) or a dataset name."
+        "--data",
+        help="A pickloop export folder (pairs for dpo, kto for kto), or hub:OWNER/NAME for a "
+        "dataset on the Hugging Face hub.",
     ),
 ]
 OutOption = Annotated[Path, typer.Option("--out", help="The adapter folder to write.")]

@@ -8,8 +8,8 @@ import logging
 from sqlalchemy.engine import make_url
 
 from bot.config import Settings
-from bot.core.errors import SetupError
-from storage.db import Database, DatabaseUnavailable, open_database
+from bot.core.errors import SetupError, UserError
+from storage.db import Database, DatabaseUnavailable, open_database, sqlite_file
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ def make_data_folder(settings: Settings) -> None:
     """Make PICKLOOP_DATA_DIR (images, models and the default database live there)."""
     folder = settings.data_dir
     if folder.exists() and not folder.is_dir():
-        raise SetupError(f"PICKLOOP_DATA_DIR {folder} is a file, not a folder: point it at a folder")
+        raise SetupError(f"PICKLOOP_DATA_DIR {folder} is a file, not a folder: point it at one")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -37,6 +37,21 @@ async def open_configured_database(settings: Settings) -> Database:
     except DatabaseUnavailable as error:
         log.debug("cannot open the database", exc_info=True)
         raise SetupError(f"the database {_shown(settings)} {error}") from error
+
+
+async def open_database_with_data(settings: Settings) -> Database:
+    """The configured database for a command that only reads it (curate, export): a SQLite
+    file that is not there yet is not made, so that a refusal writes nothing."""
+    try:
+        file = sqlite_file(settings.resolved_database_url)
+    except Exception:
+        file = None  # a URL that does not parse: opening it says so, in one line
+    if file is not None and not file.exists():
+        raise UserError(
+            f"There is no data yet: {file} does not exist. Make some grids with "
+            "`pickloop imagine` (or the bot) first."
+        )
+    return await open_configured_database(settings)
 
 
 def _shown(settings: Settings) -> str:

@@ -5,6 +5,6 @@
 
 from __future__ import annotations
 
-from bot.ui.client import PickloopBot, TokenRejected, run_bot
+from bot.ui.client import DiscordUnreachable, PickloopBot, TokenRejected, run_bot
 
-__all__ = ["PickloopBot", "TokenRejected", "run_bot"]
+__all__ = ["DiscordUnreachable", "PickloopBot", "TokenRejected", "run_bot"]

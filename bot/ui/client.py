@@ -9,6 +9,7 @@ import logging
 from collections.abc import Awaitable
 from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
 
@@ -26,6 +27,10 @@ from bot.ui.settings import settings_command
 from bot.ui.show import show_command
 
 log = logging.getLogger(__name__)
+
+
+class DiscordUnreachable(Exception):
+    """Discord could not be reached at all (no network, a proxy or firewall in the way)."""
 
 
 class TokenRejected(Exception):
@@ -155,3 +160,8 @@ async def run_bot(settings: Settings, token: str, *, runs_jobs: bool = True) -> 
                 await client.start(token)
             except discord.LoginFailure as error:
                 raise TokenRejected(str(error)) from None
+            except (aiohttp.ClientConnectionError, discord.GatewayNotFound, OSError) as error:
+                # Before the first connection: once connected, discord.py reconnects itself.
+                log.debug("cannot reach Discord", exc_info=True)
+                reason = " ".join(str(error).split()) or type(error).__name__
+                raise DiscordUnreachable(reason) from error

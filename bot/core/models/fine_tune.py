@@ -44,6 +44,30 @@ class FineTuned:
         }
 
 
+# Data named so is a Hugging Face hub dataset; anything else is a local folder. A mistyped folder
+# must not send the trainer to the network (retrying for half a minute) as if it were a hub id.
+HUB_PREFIX = "hub:"
+
+
+def dataset_source(data: str) -> str:
+    """What to load for ``--data``: the hub id after ``hub:``, or a local folder that exists.
+
+    UserError, at once, for a folder that is not there."""
+    if data.startswith(HUB_PREFIX):
+        hub_id = data.removeprefix(HUB_PREFIX).strip()
+        if not hub_id:
+            raise UserError(f"{data!r} names no dataset; give {HUB_PREFIX}OWNER/NAME")
+        return hub_id
+    folder = Path(data)
+    if not folder.is_dir():
+        what = "is a file, not" if folder.exists() else "is not"
+        raise UserError(
+            f"{data} {what} a dataset folder: give a pickloop export folder, or "
+            f"{HUB_PREFIX}OWNER/NAME for a dataset on the Hugging Face hub"
+        )
+    return str(folder)
+
+
 def fine_tune(
     options: PreferenceOptions,
     data: str,
@@ -55,10 +79,12 @@ def fine_tune(
     progress: bool = True,
 ) -> FineTuned:
     """Train an adapter of `model` (default: the configured one) on the dataset `data` (a
-    folder or hub name: pairs for dpo, labels for kto) into `out`, resuming from `work`.
+    folder, or ``hub:`` and a hub name: pairs for dpo, labels for kto) into `out`, resuming
+    from `work`.
 
     UserError when the data or the model cannot be used; nothing is written then.
     """
+    source = dataset_source(data)
     # Imported only when training: torch and diffusers take seconds to load.
     import torch
 
@@ -69,9 +95,9 @@ def fine_tune(
     load = load_pairs if options.method == "dpo" else load_labels
     spec = model or settings.model
     try:
-        train_examples = load(data)
+        train_examples = load(source)
         try:
-            validation = load(data, VALIDATION_SPLIT)
+            validation = load(source, VALIDATION_SPLIT)
         except DataError:
             validation = []
         if not train_examples:

@@ -100,3 +100,40 @@ def test_export_is_curated_with_the_same_options_as_curate(
         capsys, "export", "--format", "pairs", "--out", str(tmp_path / "x"), "--model", "nope"
     )
     assert code == 2 and stderr.count("\n") == 1 and "no model version nope" in stderr
+
+
+@pytest.mark.parametrize("command", ["export", "curate"])
+def test_reading_a_database_that_is_not_there_refuses_and_makes_nothing(
+    cli_env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    command: str,
+) -> None:
+    monkeypatch.delenv("PICKLOOP_DATABASE_URL")  # the default: a file in the data folder
+    monkeypatch.setenv("PICKLOOP_EXPORT_SECRET", SECRET)
+    out = tmp_path / "pairs"
+    args = ["--format", "pairs", "--out", str(out)] if command == "export" else []
+    code, stdout, stderr = pickloop(capsys, command, *args)
+    assert code == 2 and stdout == ""
+    assert stderr.count("\n") == 1 and "There is no data yet" in stderr
+    assert not Path(cli_env["PICKLOOP_DATA_DIR"]).exists() and not out.exists()
+
+
+def test_an_export_that_cannot_be_written_there_is_one_line(
+    cli_env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    grid = produced(capsys, "imagine", "a red circle --seed 1 --steps 1")
+    produced(capsys, "upscale", grid["job_id"], "2", "--user", "bob")
+    monkeypatch.setenv("PICKLOOP_EXPORT_SECRET", SECRET)
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder")
+    code, stdout, stderr = pickloop(
+        capsys, "export", "--format", "pairs", "--out", str(a_file / "pairs")
+    )
+    assert code == 1 and stdout == ""
+    assert stderr.count("\n") == 1 and "cannot write the export" in stderr
+    assert a_file.read_text() == "not a folder"

@@ -84,3 +84,39 @@ def test_training_on_the_wrong_layout_is_one_line_and_writes_nothing(
 
     assert code == 2 and stdout == "" and stderr.count("\n") == 1 and "jpg_0" in stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        ("exports/nonexistent", "is not a dataset folder"),
+        ("some-owner/some-dataset", "hub:OWNER/NAME"),
+        ("hub:", "names no dataset"),
+    ],
+)
+def test_data_that_is_not_there_is_refused_at_once_without_the_network(
+    cli_env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    data: str,
+    said: str,
+) -> None:
+    # Should the refusal ever slip, the test fails on the hub's own error, not on a wait.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = tmp_path / "adapter"
+    code, stdout, stderr = pickloop(capsys, "train", "dpo", "--data", data, "--out", str(out))
+    assert code == 2 and stdout == "" and stderr.count("\n") == 1
+    assert said in stderr
+    assert not out.exists() and not Path(cli_env["PICKLOOP_DATA_DIR"]).exists()
+
+
+def test_a_file_given_as_data_is_refused(
+    cli_env: dict[str, str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    data = tmp_path / "pairs.parquet"
+    data.write_bytes(b"PAR1")
+    code, _, stderr = pickloop(
+        capsys, "train", "kto", "--data", str(data), "--out", str(tmp_path / "a")
+    )
+    assert code == 2 and "is a file, not a dataset folder" in stderr
