@@ -34,6 +34,7 @@ from storage.db import open_database
 from storage.export import FORMATS, export_from_database
 from storage.imagestore import ImageStore
 from storage.models import Event, EventKind, Image, Job, JobKind, JobStatus, ModelVersion, User
+from storage.parameters import JobParameters
 
 PEOPLE = 200
 DISTINCT_IMAGES = 512
@@ -86,7 +87,9 @@ async def seed(data: Path, pairs: int) -> None:
                         "kind": JobKind.IMAGINE,
                         "prompt": prompt,
                         "negative_prompt": "",
-                        "parameters": {"width": SIZE, "height": SIZE, "steps": 20},
+                        "parameters": JobParameters(
+                            width=SIZE, height=SIZE, steps=20, guidance=7.5, count=4
+                        ),
                         "base_seed": n * 4,
                         "model_version_id": 1,
                         "status": JobStatus.DONE,

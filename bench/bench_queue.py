@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from storage.db import open_database
 from storage.ids import new_public_id
 from storage.models import Job, JobKind, ModelVersion, Origin, User
+from storage.parameters import JobParameters
 from storage.queue import JobQueue
 
 CLAIMERS = (1, 2, 4)
@@ -48,6 +49,7 @@ async def fill(url: str, jobs: int, owners: int) -> None:
                     owner_id=people[n % owners].id,
                     kind=JobKind.IMAGINE,
                     prompt=f"job {n}",
+                    parameters=JobParameters(width=64, height=64, steps=2, guidance=7.5, count=4),
                     base_seed=n,
                     model_version_id=version.id,
                     origin=Origin.CLI,

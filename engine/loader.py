@@ -2,7 +2,6 @@
 
 import copy
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -11,6 +10,7 @@ from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image, Dif
 from engine.construction import MODULE_CONSTRUCTION
 from engine.errors import EngineError
 from engine.info import describe_pipeline
+from engine.sources import local_folder
 from engine.types import ModelInfo
 
 
@@ -26,26 +26,8 @@ class LoadedModel:
     adapters: set[str] = field(default_factory=set)
 
 
-def _local_folder(source: str) -> Path | None:
-    """The folder `source` names, or None for a hub id; a broken local path is refused here,
-    before diffusers could take it for a hub id and try the network."""
-    path = Path(source).expanduser()
-    if path.is_dir():
-        if not (path / "model_index.json").is_file():
-            raise EngineError(
-                f"{source} is not a diffusers pipeline folder (it has no model_index.json)"
-            )
-        return path
-    if path.exists():
-        raise EngineError(f"{source} is a file, not a diffusers pipeline folder")
-    looks_like_path = path.is_absolute() or source.startswith((".", "~")) or source.count("/") > 1
-    if looks_like_path or "\\" in source:
-        raise EngineError(f"model folder {source} does not exist")
-    return None
-
-
 def load_model(source: str, device: str, dtype: torch.dtype) -> LoadedModel:
-    folder = _local_folder(source)
+    folder = local_folder(source)
     location = str(folder) if folder is not None else source
     local_only = folder is not None
     try:

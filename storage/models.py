@@ -29,6 +29,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from storage.parameters import JobParameters
+
 # Named constraints make migrations reproducible across SQLite (batch mode) and PostgreSQL.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -66,6 +68,23 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class StoredParameters(TypeDecorator[JobParameters]):
+    """A job's typed parameters, kept as the JSON object ``JobParameters.stored`` gives."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(
+        self, value: JobParameters | None, dialect: Dialect
+    ) -> dict[str, Any] | None:
+        return None if value is None else value.stored()
+
+    def process_result_value(
+        self, value: dict[str, Any] | None, dialect: Dialect
+    ) -> JobParameters | None:
+        return None if value is None else JobParameters.model_validate(value)
 
 
 class Base(DeclarativeBase):
@@ -188,8 +207,8 @@ class Job(Base):
     )
     prompt: Mapped[str] = mapped_column(Text)
     negative_prompt: Mapped[str] = mapped_column(Text, default="")
-    # width, height, steps, guidance, and for derived jobs strength / upscale factor.
-    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # How the pictures are made: size, steps, guidance, and what one kind of job adds.
+    parameters: Mapped[JobParameters] = mapped_column(StoredParameters)
     base_seed: Mapped[int] = mapped_column(BigInteger)
     model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
     status: Mapped[JobStatus] = mapped_column(_enum(JobStatus), default=JobStatus.QUEUED)

@@ -84,7 +84,7 @@ def _print_view(view: JobView, position: int | None = None, story: Sequence[Sign
         out.print(f"  waiting: position {position} in the queue")
     p = view.parameters
     out.print(
-        f"  {p.get('width')}x{p.get('height')} · steps {p.get('steps')} · cfg {p.get('guidance')}"
+        f"  {p.width}x{p.height} · steps {p.steps} · cfg {p.guidance}"
         f" · model {plain(view.model)} · seeds {view.seeds[0]}..{view.seeds[-1]}"
     )
     if view.grid_path:

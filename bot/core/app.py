@@ -113,6 +113,8 @@ async def open_app(
     watch = JobWatch(database, settings.queue_poll_seconds)
     heartbeat: asyncio.Task[None] | None = None
     try:
+        # Torch-free: a model that must load first to be known is registered at first use.
+        await service.ensure_default_model(load=False)
         heartbeat = asyncio.create_task(_keep_claims_alive(queue, worker_id))
         yield App(
             settings,

@@ -24,7 +24,7 @@ def caption(view: JobView, clicker_id: int) -> str:
     what = {
         "imagine": "",
         "reroll": " — Re-roll",
-        "variation": f" — Variations ({view.parameters.get('variation', 'subtle').title()})",
+        "variation": f" — Variations ({(view.parameters.variation or 'subtle').title()})",
         "upscale": " — Upscaled",
     }.get(view.kind, "")
     tail = f"{what} <@{clicker_id}> · job `{view.job_id}`"
@@ -40,8 +40,8 @@ def recipe(view: JobView) -> str:
     seeds = ", ".join(str(seed) for seed in view.seeds)
     lines = [
         f"**{discord.utils.escape_markdown(view.prompt)[:1200]}**",
-        f"job `{view.job_id}` · model {view.model} · {p.get('width')}x{p.get('height')}",
-        f"steps {p.get('steps')} · cfg {p.get('guidance')} · seeds {seeds}",
+        f"job `{view.job_id}` · model {view.model} · {p.width}x{p.height}",
+        f"steps {p.steps} · cfg {p.guidance} · seeds {seeds}",
     ]
     if view.negative_prompt:
         lines.append(f"--no {discord.utils.escape_markdown(view.negative_prompt)[:300]}")

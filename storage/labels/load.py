@@ -173,7 +173,7 @@ def shown_image(image: Image, job: Job, model_version: str) -> ShownImage:
         prompt=job.prompt,
         negative_prompt=job.negative_prompt,
         model_version=model_version,
-        parameters=dict(job.parameters),
+        parameters=job.parameters.stored(),
         created_at=image.created_at,
     )
 

@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 
 from storage import Database, Job, JobKind, JobStatus, ModelVersion, Origin, User, utcnow
 from storage.ids import new_public_id
+from storage.parameters import JobParameters
 from storage.queue import (
     GAVE_UP,
     MAX_ATTEMPTS,
@@ -47,6 +48,7 @@ async def queue_job(database: Database, owner: int, prompt: str) -> str:
             owner_id=owner,
             kind=JobKind.IMAGINE,
             prompt=prompt,
+            parameters=JobParameters(width=64, height=64, steps=2, guidance=7.5, count=4),
             base_seed=1,
             model_version_id=version.id,
             origin=Origin.CLI,

@@ -21,6 +21,7 @@ from storage import (
     User,
     new_public_id,
 )
+from storage.parameters import JobParameters
 
 
 async def _user(session: AsyncSession, name: str) -> User:
@@ -48,6 +49,7 @@ async def _grid(
         parent_job_id=parent.job_id if parent else None,
         parent_image_id=parent.id if parent else None,
         prompt="a lighthouse at dusk",
+        parameters=JobParameters(width=64, height=64, steps=2, guidance=7.5, count=4),
         base_seed=42,
         model_version_id=version.id,
         origin=Origin.CLI,

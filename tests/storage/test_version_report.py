@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage import Database, Event, EventKind, Image, Job, JobKind, ModelVersion, Origin, User
 from storage.ids import new_public_id
 from storage.labels.versions import version_report
+from storage.parameters import JobParameters
 
 
 async def _rows(session: AsyncSession, *rows: object) -> None:
@@ -23,6 +24,7 @@ async def _grid(
         owner_id=owner.id,
         kind=kind,
         prompt="a red circle",
+        parameters=JobParameters(width=64, height=64, steps=2, guidance=7.5, count=4),
         base_seed=1,
         model_version_id=layout[0].id,
         origin=Origin.CLI,

@@ -10,16 +10,9 @@ it with ``/show``.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
-from typing import Any
 
 from storage.models import Job
 
-# Job parameter holding the model version id of each grid position, for blind A/B grids only.
-VERSIONS = "versions"
-# Job parameter marking a job made from a picture of a blind grid (an upscale, a variation):
-# it must not tell its version either, as that would tell which version drew the picture.
-BLIND = "blind"
 # What people are shown instead of a model name in a blind comparison.
 HIDDEN = "hidden (blind comparison)"
 
@@ -41,20 +34,15 @@ def blind_layout(
 
 def versions_by_position(job: Job) -> list[int]:
     """The model version id behind each picture a job makes."""
-    layout: Sequence[int] | None = job.parameters.get(VERSIONS)
+    layout = job.parameters.versions
     if layout is not None:
-        return [int(version) for version in layout]
-    return [job.model_version_id] * int(job.parameters.get("count", 4))
-
-
-def is_blind(parameters: dict[str, Any]) -> bool:
-    """Whether a job's pictures belong to a blind comparison (or were made from one of them)."""
-    return VERSIONS in parameters or bool(parameters.get(BLIND))
+        return list(layout)
+    return [job.model_version_id] * job.parameters.count
 
 
 def compared_versions(job: Job) -> tuple[int, int] | None:
     """The two versions a blind grid compares, in order of first appearance; None otherwise."""
-    if VERSIONS not in job.parameters:
+    if job.parameters.versions is None:
         return None
     seen = list(dict.fromkeys(versions_by_position(job)))
     return seen[0], seen[1]

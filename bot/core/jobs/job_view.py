@@ -6,9 +6,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.core.jobs.comparison import VERSIONS
 from storage.imagestore import ImageStore
 from storage.models import Image, Job
+from storage.parameters import JobParameters
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,8 @@ class JobView:
     status: str
     prompt: str
     negative_prompt: str
-    parameters: dict[str, Any]
+    # Without a blind grid's layout: that is the answer to which version drew what.
+    parameters: JobParameters
     base_seed: int
     seeds: list[int]
     model: str
@@ -48,7 +49,9 @@ class JobView:
     warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        shown = asdict(self)
+        shown["parameters"] = self.parameters.stored()
+        return shown
 
 
 def image_view(image: Image, store: ImageStore, model: str | None = None) -> ImageView:
@@ -84,8 +87,7 @@ def job_view(
         status=job.status.value,
         prompt=job.prompt,
         negative_prompt=job.negative_prompt,
-        # The layout of a blind grid is the answer to which version drew what.
-        parameters={k: v for k, v in job.parameters.items() if k not in {VERSIONS}},
+        parameters=job.parameters.model_copy(update={"versions": None}),
         base_seed=job.base_seed,
         seeds=seeds_of(job),
         model=model_name,
@@ -107,5 +109,4 @@ def job_view(
 
 def seeds_of(job: Job) -> list[int]:
     """Seed i of a job is its base seed + i, so any image can be made again alone."""
-    count = int(job.parameters.get("count", 4))
-    return [job.base_seed + i for i in range(count)]
+    return [job.base_seed + i for i in range(job.parameters.count)]

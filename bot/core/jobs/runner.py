@@ -101,7 +101,7 @@ class JobRunner:
 
     async def _source_image(self, job: Job, parent: Image | None) -> PIL.Image.Image | None:
         """The image an upscale or a variation starts from, read back and verified."""
-        if job.kind is not JobKind.UPSCALE and "strength" not in job.parameters:
+        if job.kind is not JobKind.UPSCALE and not job.parameters.starts_from_a_picture:
             return None
         if parent is None:
             raise RuntimeError("the image this job starts from has been deleted")
@@ -146,16 +146,18 @@ class JobRunner:
         p = job.parameters
         if job.kind is JobKind.UPSCALE:
             assert source is not None
+            if p.factor is None or p.refine_strength is None:
+                raise RuntimeError("this upscale was stored without its factor or refine strength")
             upscaled = await self._engine.upscale(
                 model,
                 source,
-                factor=int(p["factor"]),
-                refine_strength=float(p["refine_strength"]),
+                factor=p.factor,
+                refine_strength=p.refine_strength,
                 prompt=job.prompt,
                 negative_prompt=job.negative_prompt,
                 seed=job.base_seed,
-                steps=int(p["steps"]),
-                guidance=float(p["guidance"]),
+                steps=p.steps,
+                guidance=p.guidance,
                 on_progress=on_progress,
             )
             return [upscaled]
@@ -163,13 +165,13 @@ class JobRunner:
             model=model,
             prompt=job.prompt,
             negative_prompt=job.negative_prompt,
-            width=int(p["width"]),
-            height=int(p["height"]),
-            steps=int(p["steps"]),
-            guidance=float(p["guidance"]),
+            width=p.width,
+            height=p.height,
+            steps=p.steps,
+            guidance=p.guidance,
             seeds=tuple(seeds),
             init_image=source,
-            strength=float(p["strength"]) if "strength" in p else None,
+            strength=p.strength,
             adapter=adapter,
         )
         return await self._engine.generate(request, on_progress)

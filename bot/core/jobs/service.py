@@ -21,20 +21,14 @@ from bot.config import Settings
 from bot.core.actor import Actor, find_user, get_or_create_user, refuse_if_blocked
 from bot.core.errors import NotFound, PermissionDenied, SetupError, UserError
 from bot.core.jobs.caps import refuse_over_cap
-from bot.core.jobs.comparison import (
-    BLIND,
-    HIDDEN,
-    VERSIONS,
-    blind_layout,
-    compared_versions,
-    is_blind,
-)
+from bot.core.jobs.comparison import HIDDEN, blind_layout, compared_versions
 from bot.core.jobs.job_view import JobView, job_view
 from bot.core.jobs.prompt import MAX_SEED, PromptLimits, parse_prompt, size_for_aspect
 from bot.core.jobs.reactions import reaction_kind
 from bot.core.moderation.banned_words import BannedWords
 from engine import Engine
 from engine.errors import EngineError
+from engine.sources import surely_loadable
 from engine.types import ModelInfo
 from storage.db import Database
 from storage.ids import new_public_id
@@ -51,6 +45,7 @@ from storage.models import (
     User,
     utcnow,
 )
+from storage.parameters import JobParameters
 from storage.queue import Caps, announce, writing
 
 GRID_SIZE = 4
@@ -124,21 +119,23 @@ class JobService:
         warnings = await self._prompt_warnings(
             version.base_model, parsed.prompt, info.max_prompt_tokens
         )
-        parameters: dict[str, Any] = {
-            "width": width,
-            "height": height,
-            "steps": parsed.steps or int(defaults.get("steps", self._settings.default_steps)),
-            "guidance": (
+        parameters = JobParameters(
+            width=width,
+            height=height,
+            steps=parsed.steps or int(defaults.get("steps", self._settings.default_steps)),
+            guidance=(
                 parsed.guidance
                 if parsed.guidance is not None
                 else float(defaults.get("guidance", self._settings.default_guidance))
             ),
-            "count": GRID_SIZE,
-        }
-        if aspect is not None:
-            parameters["aspect"] = f"{aspect[0]}:{aspect[1]}"
-        if against is not None:
-            parameters[VERSIONS] = blind_layout(version.id, against.id, GRID_SIZE, self._chance)
+            count=GRID_SIZE,
+            aspect=f"{aspect[0]}:{aspect[1]}" if aspect is not None else None,
+            versions=(
+                blind_layout(version.id, against.id, GRID_SIZE, self._chance)
+                if against is not None
+                else None
+            ),
+        )
         base_seed = parsed.seed if parsed.seed is not None else self._new_seed()
         async with writing(self._database) as session:
             user = await get_or_create_user(session, actor)
@@ -159,19 +156,19 @@ class JobService:
     async def upscale(self, actor: Actor, job_id: str, index: int) -> JobView:
         """U-click: an upscaled copy of image ``index`` (1-based) and an ``upscale`` event."""
 
-        def recipe(parent: Job, image: Image) -> tuple[dict[str, Any], int]:
+        def recipe(parent: Job, image: Image) -> tuple[JobParameters, int]:
             factor = 2
-            parameters = {
-                "width": image.width * factor,
-                "height": image.height * factor,
-                "source_width": image.width,
-                "source_height": image.height,
-                "factor": factor,
-                "refine_strength": self._settings.upscale_refine_strength,
-                "steps": parent.parameters["steps"],
-                "guidance": parent.parameters["guidance"],
-                "count": 1,
-            }
+            parameters = JobParameters(
+                width=image.width * factor,
+                height=image.height * factor,
+                source_width=image.width,
+                source_height=image.height,
+                factor=factor,
+                refine_strength=self._settings.upscale_refine_strength,
+                steps=parent.parameters.steps,
+                guidance=parent.parameters.guidance,
+                count=1,
+            )
             # The refine pass starts from the image's own seed, so it stays reproducible.
             return parameters, image.seed
 
@@ -185,17 +182,18 @@ class JobService:
             self._settings.vary_strong_strength if strong else self._settings.vary_subtle_strength
         )
 
-        def recipe(parent: Job, image: Image) -> tuple[dict[str, Any], int]:
+        def recipe(parent: Job, image: Image) -> tuple[JobParameters, int]:
             # Upscales are varied at the size their source grid was made at.
-            parameters = {
-                "width": int(parent.parameters.get("source_width", parent.parameters["width"])),
-                "height": int(parent.parameters.get("source_height", parent.parameters["height"])),
-                "steps": parent.parameters["steps"],
-                "guidance": parent.parameters["guidance"],
-                "count": GRID_SIZE,
-                "strength": strength,
-                "variation": "strong" if strong else "subtle",
-            }
+            width, height = parent.parameters.grid_size
+            parameters = JobParameters(
+                width=width,
+                height=height,
+                steps=parent.parameters.steps,
+                guidance=parent.parameters.guidance,
+                count=GRID_SIZE,
+                strength=strength,
+                variation="strong" if strong else "subtle",
+            )
             return parameters, self._new_seed()
 
         click = EventKind.VARY_STRONG if strong else EventKind.VARY_SUBTLE
@@ -210,7 +208,7 @@ class JobService:
         index: int,
         click: EventKind,
         kind: JobKind,
-        recipe: Callable[[Job, Image], tuple[dict[str, Any], int]],
+        recipe: Callable[[Job, Image], tuple[JobParameters, int]],
     ) -> JobView:
         """Queue the job a click on one image asks for, and record the click, in one go."""
         async with writing(self._database) as session:
@@ -218,8 +216,8 @@ class JobService:
             parent = await self._finished_job(session, job_id)
             image = await self._image_at(session, parent, index)
             parameters, base_seed = recipe(parent, image)
-            if is_blind(parent.parameters):
-                parameters[BLIND] = True
+            if parent.parameters.is_blind:
+                parameters = parameters.model_copy(update={"blind": True})
             job = self._new_job(
                 owner=user,
                 kind=kind,
@@ -245,13 +243,12 @@ class JobService:
             parent = await self._finished_job(session, job_id)
             if parent.kind is JobKind.UPSCALE:
                 raise UserError("Re-roll works on grids; this job is an upscale.")
-            parameters = dict(parent.parameters)
+            parameters = parent.parameters
             compared = compared_versions(parent)
             if compared is not None:
                 # A re-rolled blind grid compares the same two versions, placed afresh.
-                parameters[VERSIONS] = blind_layout(
-                    *compared, size=len(parameters[VERSIONS]), rng=self._chance
-                )
+                layout = blind_layout(*compared, size=parameters.count, rng=self._chance)
+                parameters = parameters.model_copy(update={"versions": tuple(layout)})
             job = self._new_job(
                 owner=user,
                 kind=JobKind.REROLL,
@@ -342,17 +339,23 @@ class JobService:
                 which = Job.owner_id == user.id
             return await self._views(session, which, newest_first=limit)
 
-    async def ensure_default_model(self) -> ModelVersion:
+    async def ensure_default_model(self, *, load: bool = True) -> ModelVersion | None:
         """The configured PICKLOOP_MODEL as a serving model version, registered on first use.
 
-        A model configured for the first time is loaded before it is registered: one that
-        cannot load (a mistyped folder, a hub id while offline, a device that is not there)
-        raises SetupError and changes nothing, so the versions that served before still do."""
+        A model configured for the first time serves: the operator just chose it. So that a
+        model that cannot be had (a mistyped folder, a hub id while offline, a device that is
+        not there) changes nothing, it is registered only once it is sure to load: a built-in
+        model or a pipeline folder at once, anything else once it has loaded (``load``; it
+        raises SetupError where it cannot). Without ``load``, such a model is left for later
+        (None), and nothing heavy is imported."""
         name = model_version_name(self._settings.model)
         version = await self._version_named(name)
         if version is not None:
             return version
-        await self._describe(self._settings.model, f"PICKLOOP_MODEL {self._settings.model!r}")
+        if not surely_loadable(self._settings.model):
+            if not load:
+                return None
+            await self._describe(self._settings.model, f"PICKLOOP_MODEL {self._settings.model!r}")
         async with writing(self._database) as session:
             version = (
                 await session.execute(select(ModelVersion).where(ModelVersion.name == name))
@@ -390,7 +393,7 @@ class JobService:
         kind: JobKind,
         prompt: str,
         negative_prompt: str,
-        parameters: dict[str, Any],
+        parameters: JobParameters,
         base_seed: int,
         model_version_id: int,
         actor: Actor,
@@ -538,7 +541,7 @@ class JobService:
         )
         views = []
         for job, owner_name, parent_job_id, parent_image_id in rows:
-            blind = is_blind(job.parameters) and not reveal
+            blind = job.parameters.is_blind and not reveal
             views.append(
                 job_view(
                     job,

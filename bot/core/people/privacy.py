@@ -351,7 +351,7 @@ async def _record_of(session: AsyncSession, user: User) -> dict[str, Any]:
                 "status": job.status.value,
                 "prompt": job.prompt,
                 "negative_prompt": job.negative_prompt,
-                "parameters": job.parameters,
+                "parameters": job.parameters.stored(),
                 "base_seed": job.base_seed,
                 "model": model,
                 "parent_job_id": parent_job_id,

@@ -95,7 +95,7 @@ async def test_the_buttons_under_an_upscale(
     with PIL.Image.open(io.BytesIO(bigger.files[0].data)) as image:
         assert image.size == (source.width * 2, source.height * 2)
     varied = await app.service.show(job_of(strong))
-    assert (varied.kind, varied.parameters["variation"], len(varied.images)) == (
+    assert (varied.kind, varied.parameters.variation, len(varied.images)) == (
         "variation",
         "strong",
         4,
@@ -134,7 +134,7 @@ async def test_v1_and_reroll_make_new_grids(
         made = await app.service.show(job_of(shown))
         assert (made.kind, made.parent_job_id, len(made.images)) == (kind, job_id, 4)
     variation = await app.service.show(job_of(vary))
-    assert variation.parameters["variation"] == "subtle"
+    assert variation.parameters.variation == "subtle"
 
 
 async def test_a_click_on_an_unknown_job_gets_an_ephemeral_reason(

@@ -32,9 +32,9 @@ async def test_defaults_shape_a_plain_imagine(
     sent = gateway.slash(ALICE, "imagine", prompt="a harbour")
     shown = await fake_discord.wait_for(lambda: grid_posted(fake_discord, sent.token))
     job = await app.service.show(shown.custom_ids[0].split(":")[2])
-    assert job.parameters["aspect"] == "16:9"
-    assert job.parameters["width"] > job.parameters["height"]
-    assert job.parameters["steps"] == 5
+    assert job.parameters.aspect == "16:9"
+    assert job.parameters.width > job.parameters.height
+    assert job.parameters.steps == 5
     assert job.negative_prompt == "fog"
 
     # Without options: what is in force, hers and the server's.

@@ -101,7 +101,7 @@ async def test_a_u_click_makes_its_image_beat_the_other_three(
     ranking = await ranking_of(app, grid)
     assert [image.public_id for image in ranking.images] == [i.id for i in grid.images]
     assert ranking.images[1].model_version == grid.model
-    assert ranking.images[1].parameters == grid.parameters
+    assert ranking.images[1].parameters == grid.parameters.stored()
     assert [u.public_id for u in ranking.upscales] == [upscale.images[0].id]
     (action,) = ranking.actions
     assert (action.kind, action.position, action.result_job_public_id) == (

@@ -56,11 +56,11 @@ async def test_imagine_stores_a_grid_of_four_reproducible_images(app: App, alice
     for image in job.images:
         assert file_matches(image.path, image.sha256)
         with PIL.Image.open(image.path) as opened:
-            assert opened.size == (job.parameters["width"], job.parameters["height"])
+            assert opened.size == (job.parameters.width, job.parameters.height)
     assert job.grid_path is not None
     with PIL.Image.open(job.grid_path) as grid:
-        assert grid.width >= 2 * job.parameters["width"]
-        assert grid.height >= 2 * job.parameters["height"]
+        assert grid.width >= 2 * job.parameters.width
+        assert grid.height >= 2 * job.parameters.height
     assert await count(app, Event) == 0
 
 
@@ -103,7 +103,7 @@ async def test_imagine_upscale_vary_reroll_leave_jobs_images_files_and_events(
     app: App, alice: Actor, bob: Actor
 ) -> None:
     grid = await make(app, await app.service.imagine(alice, "a blue square --ar 3:2 --steps 2"))
-    assert (grid.parameters["width"], grid.parameters["height"]) != (64, 64)
+    assert (grid.parameters.width, grid.parameters.height) != (64, 64)
 
     upscaled = await make(app, await app.service.upscale(bob, grid.job_id, 2))
     assert upscaled.kind == "upscale" and upscaled.status == "done"
@@ -117,7 +117,7 @@ async def test_imagine_upscale_vary_reroll_leave_jobs_images_files_and_events(
     varied = await make(app, await app.service.vary(alice, grid.job_id, 3, strong=False))
     assert varied.kind == "variation" and len(varied.images) == 4
     assert varied.parent_image_id == grid.images[2].id
-    assert varied.parameters["strength"] == pytest.approx(0.35)
+    assert varied.parameters.strength == pytest.approx(0.35)
     assert (varied.images[0].width, varied.images[0].height) == (
         grid.images[0].width,
         grid.images[0].height,
@@ -160,7 +160,7 @@ async def test_a_strong_variation_redraws_more_than_a_subtle_one(app: App, alice
         queued = await app.service.vary(alice, grid.job_id, 1, strong=strength == "strong")
         await app.runner.run(queued.job_id, lambda p, s=strength: totals[s].add(p.total))
         done = await app.service.show(queued.job_id)
-        assert done.status == "done" and done.parameters["variation"] == strength
+        assert done.status == "done" and done.parameters.variation == strength
         assert {i.sha256 for i in done.images}.isdisjoint(i.sha256 for i in grid.images)
     assert totals == {"subtle": {7}, "strong": {14}}
 

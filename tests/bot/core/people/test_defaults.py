@@ -19,21 +19,21 @@ async def test_defaults_shape_a_plain_prompt_and_the_prompt_still_wins(
     )
 
     plain = await app.service.imagine(alice, "a lighthouse")
-    assert plain.parameters["aspect"] == "16:9"
-    assert plain.parameters["width"] > plain.parameters["height"]
-    assert plain.parameters["steps"] == 5
-    assert plain.parameters["guidance"] == 4.5
+    assert plain.parameters.aspect == "16:9"
+    assert plain.parameters.width > plain.parameters.height
+    assert plain.parameters.steps == 5
+    assert plain.parameters.guidance == 4.5
     assert plain.negative_prompt == "blurry, text"
 
     typed = await app.service.imagine(alice, "a lighthouse --ar 1:1 --steps 2 --cfg 3 --no fog")
-    assert typed.parameters["aspect"] == "1:1"
-    assert typed.parameters["steps"] == 2
-    assert typed.parameters["guidance"] == 3.0
+    assert typed.parameters.aspect == "1:1"
+    assert typed.parameters.steps == 2
+    assert typed.parameters.guidance == 3.0
     assert typed.negative_prompt == "fog, blurry, text"
 
     # Someone else's prompts are not touched.
     other = await app.service.imagine(bob, "a lighthouse")
-    assert other.parameters["steps"] == app.settings.default_steps
+    assert other.parameters.steps == app.settings.default_steps
     assert other.negative_prompt == ""
 
 
@@ -86,7 +86,7 @@ async def test_reset_goes_back_to_the_server_defaults_and_private_is_remembered(
 
     assert shown == Defaults(aspect="3:2")
     assert await app.preferences.private_discord_ids() == set()
-    assert (await app.service.imagine(discord_person, "x")).parameters["steps"] == (
+    assert (await app.service.imagine(discord_person, "x")).parameters.steps == (
         app.settings.default_steps
     )
 

@@ -1,0 +1,59 @@
+"""How a job's pictures are made: one typed model, stored as JSON in ``jobs.parameters``.
+
+Every kind of job has a size, steps, guidance and a picture count; the other fields belong to
+some kinds only and are left out of the stored JSON when unset, so a row reads back exactly as
+it was written, and exports (which carry the stored JSON) do not change shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class JobParameters(BaseModel):
+    # Frozen: a job's recipe is changed by making a new one (``model_copy``), never in place,
+    # so the ORM never misses a change. Extra keys are kept as they are: a row written by a
+    # later pickloop still reads, and writes back unchanged.
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    width: int
+    height: int
+    steps: int
+    guidance: float
+    # Pictures the job makes: 4 for a grid, 1 for an upscale.
+    count: int
+    # The --ar a grid was asked with, as "W:H".
+    aspect: str | None = None
+    # A blind comparison: the model version id behind each grid position.
+    versions: tuple[int, ...] | None = None
+    # Made from a picture of a blind grid: it must not tell its version either.
+    blind: bool | None = None
+    # Variations: how far from the source picture (img2img strength), and which button.
+    strength: float | None = None
+    variation: Literal["subtle", "strong"] | None = None
+    # Upscales: by how much, how strongly the refine pass redraws, and the source's size.
+    factor: int | None = None
+    refine_strength: float | None = None
+    source_width: int | None = None
+    source_height: int | None = None
+
+    @property
+    def is_blind(self) -> bool:
+        """Whether the pictures belong to a blind comparison (or were made from one)."""
+        return self.versions is not None or bool(self.blind)
+
+    @property
+    def starts_from_a_picture(self) -> bool:
+        """Variations start from their source picture (upscales always do, by their kind)."""
+        return self.strength is not None
+
+    @property
+    def grid_size(self) -> tuple[int, int]:
+        """The size a variation of these pictures is drawn at: an upscale's source size."""
+        return (self.source_width or self.width, self.source_height or self.height)
+
+    def stored(self) -> dict[str, Any]:
+        """The JSON kept in the database and carried by exports: set fields only."""
+        return self.model_dump(mode="json", exclude_none=True)
