@@ -95,7 +95,7 @@ async def flood(imagines: int, clicks: int, burst: bool) -> dict[str, Any]:
             buttons += [f"pl:v:{job}:{i}" for i in range(1, 5)] + [f"pl:r:{job}"]
 
             blocker = gateway.slash(owner, "imagine", prompt=BLOCKER)
-            while not (bot.core.worker and bot.core.worker.busy):  # noqa: ASYNC110 -- no Discord call marks the start
+            while not (bot.worker and bot.worker.busy):  # noqa: ASYNC110 -- no Discord call marks the start
                 await asyncio.sleep(0.01)
             calls_before = len(fake.calls)
 

@@ -94,6 +94,17 @@ class ImageStore:
             raise CorruptImageError(sha256, path, actual)
         return data
 
+    def problem(self, sha256: str) -> str | None:
+        """What is wrong with a stored file ("missing", "damaged"), or None when it is intact;
+        read in full, as ``read`` would."""
+        try:
+            self.read(sha256)
+        except ImageNotFoundError:
+            return "missing"
+        except CorruptImageError:
+            return "damaged (its bytes changed)"
+        return None
+
     def delete(self, sha256: str) -> bool:
         """Remove the file; False when it was not there.
 

@@ -59,12 +59,16 @@ def _produce(
             return view, resumed
 
         view, resumed = run_app(work)
-    _report(view, resumed, as_json)
-    if view.status != JobStatus.DONE.value:
+    done = view.status == JobStatus.DONE.value
+    # A job that failed is one line on stderr (its id and reason); `show` has the rest.
+    _report(view, resumed, as_json, show_view=done)
+    if not done:
         fail(f"job {view.job_id} {view.status}: {view.error or 'no reason recorded'}", 1)
 
 
-def _report(view: JobView, resumed: list[tuple[str, JobStatus]], as_json: bool) -> None:
+def _report(
+    view: JobView, resumed: list[tuple[str, JobStatus]], as_json: bool, *, show_view: bool = True
+) -> None:
     for warning in view.warnings:
         stderr.print(f"[yellow]warning:[/] {warning}")
     if as_json:
@@ -74,7 +78,8 @@ def _report(view: JobView, resumed: list[tuple[str, JobStatus]], as_json: bool) 
         return
     for job_id, status in resumed:
         stderr.print(f"resumed interrupted job {job_id}: {status.value}")
-    _print_view(view)
+    if show_view:
+        _print_view(view)
 
 
 def _print_view(view: JobView, position: int | None = None, story: Sequence[Signal] = ()) -> None:
@@ -91,9 +96,12 @@ def _print_view(view: JobView, position: int | None = None, story: Sequence[Sign
         out.print(f"  grid: {plain(view.grid_path)}")
     for image in view.images:
         drawn_by = f" model {image.model}" if image.model and image.model != view.model else ""
+        trouble = (
+            f" [red]({image.problem}: pickloop cannot show or use it)[/]" if image.problem else ""
+        )
         out.print(
             f"  {image.index}: image {image.id} seed {image.seed}{plain(drawn_by)} "
-            f"{plain(image.path)}"
+            f"{plain(image.path)}{trouble}"
         )
     if view.error:
         out.print(f"  error: {plain(view.error)}")
@@ -248,7 +256,7 @@ def show(job: JobArgument, as_json: JsonOption = False) -> None:
     from bot.core.jobs.story import job_story
 
     async def work(opened: App) -> tuple[JobView, int | None, list[Signal]]:
-        view = await opened.service.show(job, reveal=True)
+        view = await opened.service.show(job, reveal=True, check_files=True)
         return view, await opened.queue.position(job), await job_story(opened.database, job)
 
     view, position, story = run_app(work)

@@ -35,7 +35,7 @@ def _manages_server(interaction: discord.Interaction) -> bool:
 
 async def _queue_reply(interaction: discord.Interaction, note: str = "") -> Reply:
     bot = interaction.client
-    jobs = await bot.core.app.moderation.queue(
+    jobs = await bot.app.moderation.queue(
         actor_of(interaction),
         manages_server=_manages_server(interaction),
     )
@@ -91,12 +91,12 @@ class CancelJobButton(_Button, template=CANCEL_ID):  # type: ignore[misc, call-a
         await interaction.response.defer()
         bot = interaction.client
         try:
-            await bot.core.app.moderation.cancel(
+            await bot.app.moderation.cancel(
                 actor_of(interaction),
                 self.job_id,
                 manages_server=_manages_server(interaction),
             )
-            bot.core.app.watch.news()
+            bot.app.watch.news()
             note = f"Cancelled job `{self.job_id}`."
         except PermissionDenied as error:
             await interaction.followup.send(str(error), ephemeral=True)
@@ -136,8 +136,8 @@ async def cancel(interaction: discord.Interaction, job_id: str) -> None:
     wanted = job_id.strip().lower()
 
     async def act(bot: Any, actor: Actor, manages_server: bool) -> Reply:
-        await bot.core.app.moderation.cancel(actor, wanted, manages_server=manages_server)
-        bot.core.app.watch.news()
+        await bot.app.moderation.cancel(actor, wanted, manages_server=manages_server)
+        bot.app.watch.news()
         return f"Cancelled job `{wanted}`.", None
 
     await _answer(interaction, act)
@@ -147,10 +147,10 @@ async def block(interaction: discord.Interaction, user: discord.User) -> None:
     person = Actor.discord(user.id, user.display_name)
 
     async def act(bot: Any, actor: Actor, manages_server: bool) -> Reply:
-        cancelled = await bot.core.app.moderation.block(
+        cancelled = await bot.app.moderation.block(
             actor, person, manages_server=manages_server
         )
-        bot.core.app.watch.news()
+        bot.app.watch.news()
         name = discord.utils.escape_markdown(user.display_name)
         jobs = f" {len(cancelled)} queued job(s) of theirs cancelled." if cancelled else ""
         return f"Blocked **{name}** from using pickloop.{jobs}", None
@@ -162,7 +162,7 @@ async def unblock(interaction: discord.Interaction, user: discord.User) -> None:
     person = Actor.discord(user.id, user.display_name)
 
     async def act(bot: Any, actor: Actor, manages_server: bool) -> Reply:
-        changed = await bot.core.app.moderation.unblock(
+        changed = await bot.app.moderation.unblock(
             actor, person, manages_server=manages_server
         )
         name = discord.utils.escape_markdown(user.display_name)
@@ -175,8 +175,8 @@ async def unblock(interaction: discord.Interaction, user: discord.User) -> None:
 
 async def export(interaction: discord.Interaction, format: str) -> None:
     async def act(bot: Any, actor: Actor, manages_server: bool) -> Reply:
-        bot.core.app.moderation.check(actor, manages_server=manages_server)
-        done = await export_in_own_process(bot.core.app.settings, format)
+        bot.app.moderation.check(actor, manages_server=manages_server)
+        done = await export_in_own_process(bot.app.settings, format)
         splits = ", ".join(f"{split} {rows}" for split, rows in done.splits.items())
         return (
             f"Exported {done.rows} {done.format} rows ({splits}) on the server, to "

@@ -15,7 +15,7 @@ from bot.ui.messages import excerpt, standing
 async def info(interaction: discord.Interaction) -> None:
     await interaction.response.defer(ephemeral=True, thinking=True)
     bot = interaction.client
-    found = await bot.core.app.accounts.info(actor_of(interaction))
+    found = await bot.app.accounts.info(actor_of(interaction))
     await interaction.edit_original_response(content=describe(found))
 
 

@@ -40,17 +40,17 @@ async def settings(
         if change == Change():
             await interaction.edit_original_response(
                 content=describe(
-                    await bot.core.app.preferences.current(actor), bot.core.app.settings
+                    await bot.app.preferences.current(actor), bot.app.settings
                 )
             )
             return
-        now = await bot.core.app.preferences.change(actor, change)
+        now = await bot.app.preferences.change(actor, change)
     except UserError as error:
         await interaction.edit_original_response(content=f"{error}\nNothing was changed.")
         return
     bot.prefer_private_replies(interaction.user.id, now.private)
     await interaction.edit_original_response(
-        content="Saved.\n" + describe(now, bot.core.app.settings)
+        content="Saved.\n" + describe(now, bot.app.settings)
     )
 
 

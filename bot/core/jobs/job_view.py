@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,8 @@ class ImageView:
     path: str
     # The model version that drew it; None where it is not shown (a blind comparison).
     model: str | None = None
+    # What is wrong with its file ("missing", "damaged ..."), where it was checked.
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,3 +112,9 @@ def job_view(
 def seeds_of(job: Job) -> list[int]:
     """Seed i of a job is its base seed + i, so any image can be made again alone."""
     return [job.base_seed + i for i in range(job.parameters.count)]
+
+
+def with_file_problems(view: JobView, store: ImageStore) -> JobView:
+    """The view with each picture's file checked (read in full and against its hash)."""
+    images = [replace(image, problem=store.problem(image.sha256)) for image in view.images]
+    return replace(view, images=images)

@@ -7,6 +7,7 @@ the runner's business (``bot.core.jobs.runner``).
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -22,7 +23,7 @@ from bot.core.actor import Actor, find_user, get_or_create_user, refuse_if_block
 from bot.core.errors import NotFound, PermissionDenied, SetupError, UserError
 from bot.core.jobs.caps import refuse_over_cap
 from bot.core.jobs.comparison import HIDDEN, blind_layout, compared_versions
-from bot.core.jobs.job_view import JobView, job_view
+from bot.core.jobs.job_view import JobView, job_view, with_file_problems
 from bot.core.jobs.prompt import MAX_SEED, PromptLimits, parse_prompt, size_for_aspect
 from bot.core.jobs.reactions import reaction_kind
 from bot.core.moderation.banned_words import BannedWords
@@ -317,16 +318,24 @@ class JobService:
     # --- reading ---------------------------------------------------------------------------
 
     async def show(
-        self, job_id: str, warnings: list[str] | None = None, *, reveal: bool = False
+        self,
+        job_id: str,
+        warnings: list[str] | None = None,
+        *,
+        reveal: bool = False,
+        check_files: bool = False,
     ) -> JobView:
         """A job as a front end shows it; ``reveal`` (for admins and the operator's terminal)
-        also names the model version behind each picture of a blind comparison."""
+        also names the model version behind each picture of a blind comparison, and
+        ``check_files`` says which pictures' files are missing or damaged."""
         async with self._database.sessions() as session:
             views = await self._views(
                 session, Job.public_id == job_id, warnings=warnings, reveal=reveal
             )
         if not views:
             raise NotFound(f"No job {job_id!r}.")
+        if check_files:
+            return await asyncio.to_thread(with_file_problems, views[0], self._store)
         return views[0]
 
     async def list_jobs(self, actor: Actor | None = None, limit: int = 20) -> list[JobView]:

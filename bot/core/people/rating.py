@@ -12,6 +12,7 @@ image of a grid.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import itertools
 import random
@@ -91,7 +92,9 @@ class RatingService:
             refuse_if_blocked(user)
             user_id = user.id if user is not None else None
             for prompt in await self._prompts_left(session, user_id):
-                images = await self._sample_images(session, prompt)
+                images = await asyncio.to_thread(
+                    self._intact, await self._sample_images(session, prompt)
+                )
                 rated = await self._rated_pictures(session, user_id, prompt)
                 pair = pick_pair(images, _picture, rated, rng)
                 if pair is not None:
@@ -100,6 +103,10 @@ class RatingService:
                         prompt, image_view(left, self._store), image_view(right, self._store)
                     )
         return None
+
+    def _intact(self, images: Sequence[Image]) -> list[Image]:
+        """The pictures whose files can be shown: a missing or damaged one is not offered."""
+        return [image for image in images if self._store.problem(image.sha256) is None]
 
     async def record(
         self, actor: Actor, left_image_id: str, right_image_id: str, choice: Choice

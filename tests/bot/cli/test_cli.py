@@ -390,6 +390,25 @@ def test_commands_that_need_no_model_never_import_torch(cli_env: dict[str, str])
     assert "No job 'nosuchjob'" in result.stderr
 
 
+def test_simple_refusals_come_before_the_model_loads(
+    cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A wrong index, reaction or model name is answered in about a second, not after the
+    # seconds torch, diffusers and the model take.
+    grid = produced(capsys, "imagine", "a red circle --steps 1")
+    image = grid["images"][0]["id"]
+    after, result = heavy_imports_after(
+        cli_env,
+        ["upscale", grid["job_id"], "5"],
+        ["vary", grid["job_id"], "0"],
+        ["react", image, "party-parrot"],
+        ["imagine", "a cat --model nobody"],
+    )
+    assert after == ["LIGHT"] * 4, result.stderr
+    assert result.stderr.count("there is no image") == 2
+    assert "not a reaction" in result.stderr and "Unknown model 'nobody'" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "said"),
     [

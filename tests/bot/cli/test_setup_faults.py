@@ -178,3 +178,40 @@ def test_the_bot_that_cannot_start_says_why_in_one_line(
         else ("pickloop: the database PICKLOOP_DATABASE_URL",)
     )
     assert last.startswith(expected), result.stderr
+
+
+@pytest.mark.parametrize("spoil", ["changed", "truncated", "deleted"])
+def test_a_damaged_picture_fails_its_upscale_in_one_line_and_show_marks_it(
+    cli_env: dict[str, str], capsys: pytest.CaptureFixture[str], spoil: str
+) -> None:
+    grid = produced(capsys, "imagine", "a red circle --steps 1")
+    file = Path(grid["images"][1]["path"])
+    if spoil == "changed":
+        file.write_bytes(file.read_bytes()[:-1] + b"!")
+    elif spoil == "truncated":
+        file.write_bytes(file.read_bytes()[:100])
+    else:
+        file.unlink()
+
+    code, out, err = pickloop(capsys, "upscale", grid["job_id"], "2")
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and err.startswith("pickloop: job ") and "failed" in err
+
+    shown = produced(capsys, "show", grid["job_id"])
+    problems = [image["problem"] for image in shown["images"]]
+    expected = "missing" if spoil == "deleted" else "damaged (its bytes changed)"
+    assert problems == [None, expected, None, None]
+    code, out, _ = pickloop(capsys, "show", grid["job_id"])
+    [marked] = [line for line in out.splitlines() if grid["images"][1]["id"] in line]
+    assert f"({expected}: it cannot be shown or used)" in marked
+
+
+def test_rate_never_offers_a_picture_whose_file_is_gone(
+    cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    grid = produced(capsys, "imagine", "a red circle --steps 1")
+    intact = {image["id"] for image in grid["images"][:2]}
+    for image in grid["images"][2:]:
+        Path(image["path"]).unlink()
+    pair = produced(capsys, "rate")
+    assert {pair["left"]["id"], pair["right"]["id"]} == intact

@@ -51,7 +51,7 @@ async def engine_busy_with(gateway: Gateway, fake: FakeDiscord, person: Person) 
     bot = gateway.client
     assert isinstance(bot, PickloopBot)
     async with asyncio.timeout(60):
-        while not (bot.core.worker and bot.core.worker.busy):  # noqa: ASYNC110 -- no Discord call marks the start
+        while not (bot.worker and bot.worker.busy):  # noqa: ASYNC110 -- no Discord call marks the start
             await asyncio.sleep(0.01)
     return blocker
 

@@ -101,7 +101,7 @@ async def test_over_the_per_person_cap_is_refused_privately_and_writes_nothing(
     bot = bot_of(gateway)
     blocker = gateway.slash(CAROL, "imagine", prompt=f"a long one {SLOW}")
     async with asyncio.timeout(30):
-        while not (bot.core.worker and bot.core.worker.busy):  # noqa: ASYNC110 -- no Discord call marks it
+        while not (bot.worker and bot.worker.busy):  # noqa: ASYNC110 -- no Discord call marks it
             await asyncio.sleep(0.01)
     asked = [gateway.slash(ALICE, "imagine", prompt=f"circle {n} --steps 2") for n in range(4)]
 
@@ -137,7 +137,7 @@ async def test_turns_alternate_between_people_and_waiting_shows_the_position(
     grid, _ = await imagine(gateway, fake_discord, ALICE, "a quick one --steps 2")
     blocker = gateway.slash(CAROL, "imagine", prompt=f"a long one {SLOW}")
     async with asyncio.timeout(30):
-        while not (bot.core.worker and bot.core.worker.busy):  # noqa: ASYNC110 -- no Discord call marks the start
+        while not (bot.worker and bot.worker.busy):  # noqa: ASYNC110 -- no Discord call marks the start
             await asyncio.sleep(0.01)
 
     # 🔄 clicks: their rows are written without the engine, so they line up behind the job
