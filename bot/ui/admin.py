@@ -147,9 +147,7 @@ async def block(interaction: discord.Interaction, user: discord.User) -> None:
     person = Actor.discord(user.id, user.display_name)
 
     async def act(bot: Any, actor: Actor, manages_server: bool) -> Reply:
-        cancelled = await bot.app.moderation.block(
-            actor, person, manages_server=manages_server
-        )
+        cancelled = await bot.app.moderation.block(actor, person, manages_server=manages_server)
         bot.app.watch.news()
         name = discord.utils.escape_markdown(user.display_name)
         jobs = f" {len(cancelled)} queued job(s) of theirs cancelled." if cancelled else ""
@@ -162,9 +160,7 @@ async def unblock(interaction: discord.Interaction, user: discord.User) -> None:
     person = Actor.discord(user.id, user.display_name)
 
     async def act(bot: Any, actor: Actor, manages_server: bool) -> Reply:
-        changed = await bot.app.moderation.unblock(
-            actor, person, manages_server=manages_server
-        )
+        changed = await bot.app.moderation.unblock(actor, person, manages_server=manages_server)
         name = discord.utils.escape_markdown(user.display_name)
         if not changed:
             return f"**{name}** was not blocked.", None

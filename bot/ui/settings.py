@@ -39,9 +39,7 @@ async def settings(
     try:
         if change == Change():
             await interaction.edit_original_response(
-                content=describe(
-                    await bot.app.preferences.current(actor), bot.app.settings
-                )
+                content=describe(await bot.app.preferences.current(actor), bot.app.settings)
             )
             return
         now = await bot.app.preferences.change(actor, change)
@@ -49,9 +47,7 @@ async def settings(
         await interaction.edit_original_response(content=f"{error}\nNothing was changed.")
         return
     bot.prefer_private_replies(interaction.user.id, now.private)
-    await interaction.edit_original_response(
-        content="Saved.\n" + describe(now, bot.app.settings)
-    )
+    await interaction.edit_original_response(content="Saved.\n" + describe(now, bot.app.settings))
 
 
 def describe(defaults: Defaults, server: Settings) -> str:
