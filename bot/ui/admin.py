@@ -9,7 +9,7 @@ PICKLOOP_ADMIN_IDS.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import discord
@@ -19,6 +19,7 @@ from bot.core.actor import Actor
 from bot.core.data.exports import EXPORT_FORMATS, export_in_own_process
 from bot.core.errors import PermissionDenied, UserError
 from bot.core.moderation.server import QueuedJob
+from bot.ui.base import Button, Interaction, bot_of
 from bot.ui.buttons import JOB
 from bot.ui.delivery import actor_of
 from bot.ui.messages import excerpt, standing
@@ -29,12 +30,12 @@ SHOWN = 20
 Reply = tuple[str, discord.ui.View | None]
 
 
-def _manages_server(interaction: discord.Interaction) -> bool:
+def _manages_server(interaction: Interaction) -> bool:
     return bool(interaction.permissions.manage_guild)
 
 
-async def _queue_reply(interaction: discord.Interaction, note: str = "") -> Reply:
-    bot = interaction.client
+async def _queue_reply(interaction: Interaction, note: str = "") -> Reply:
+    bot = bot_of(interaction)
     jobs = await bot.app.moderation.queue(
         actor_of(interaction),
         manages_server=_manages_server(interaction),
@@ -62,12 +63,10 @@ def cancel_buttons(jobs: list[QueuedJob]) -> discord.ui.View | None:
     return buttons if buttons.children else None
 
 
-_Button: Any = discord.ui.DynamicItem[discord.ui.Button]
-
 CANCEL_ID = re.compile(rf"pl:x:{JOB}")
 
 
-class CancelJobButton(_Button, template=CANCEL_ID):  # type: ignore[misc, call-arg]
+class CancelJobButton(discord.ui.DynamicItem[Button], template=CANCEL_ID):
     """Cancel under a job in /admin queue; the click is checked like the command."""
 
     def __init__(self, job_id: str, number: int | None = None) -> None:
@@ -82,14 +81,14 @@ class CancelJobButton(_Button, template=CANCEL_ID):  # type: ignore[misc, call-a
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
     ) -> CancelJobButton:
         return cls(match["job"])
 
-    async def callback(self, interaction: discord.Interaction) -> None:
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
         # Acknowledged as an update of the list this button is on, which is then redrawn.
         await interaction.response.defer()
-        bot = interaction.client
+        bot = bot_of(interaction)
         try:
             await bot.app.moderation.cancel(
                 actor_of(interaction),
@@ -108,13 +107,13 @@ class CancelJobButton(_Button, template=CANCEL_ID):  # type: ignore[misc, call-a
 
 
 async def _answer(
-    interaction: discord.Interaction, act: Callable[[Any, Actor, bool], Awaitable[Reply]]
+    interaction: Interaction, act: Callable[[Any, Actor, bool], Awaitable[Reply]]
 ) -> None:
     """Acknowledge privately before any database work, act, and say what happened."""
     await interaction.response.defer(ephemeral=True, thinking=True)
     try:
         content, buttons = await act(
-            interaction.client, actor_of(interaction), _manages_server(interaction)
+            bot_of(interaction), actor_of(interaction), _manages_server(interaction)
         )
     except UserError as error:
         content, buttons = str(error), None
@@ -125,14 +124,14 @@ async def _answer(
     )
 
 
-async def queue(interaction: discord.Interaction) -> None:
+async def queue(interaction: Interaction) -> None:
     async def act(bot: Any, actor: Actor, manages_server: bool) -> Reply:
         return await _queue_reply(interaction)
 
     await _answer(interaction, act)
 
 
-async def cancel(interaction: discord.Interaction, job_id: str) -> None:
+async def cancel(interaction: Interaction, job_id: str) -> None:
     wanted = job_id.strip().lower()
 
     async def act(bot: Any, actor: Actor, manages_server: bool) -> Reply:
@@ -143,7 +142,7 @@ async def cancel(interaction: discord.Interaction, job_id: str) -> None:
     await _answer(interaction, act)
 
 
-async def block(interaction: discord.Interaction, user: discord.User) -> None:
+async def block(interaction: Interaction, user: discord.User) -> None:
     person = Actor.discord(user.id, user.display_name)
 
     async def act(bot: Any, actor: Actor, manages_server: bool) -> Reply:
@@ -156,7 +155,7 @@ async def block(interaction: discord.Interaction, user: discord.User) -> None:
     await _answer(interaction, act)
 
 
-async def unblock(interaction: discord.Interaction, user: discord.User) -> None:
+async def unblock(interaction: Interaction, user: discord.User) -> None:
     person = Actor.discord(user.id, user.display_name)
 
     async def act(bot: Any, actor: Actor, manages_server: bool) -> Reply:
@@ -169,7 +168,7 @@ async def unblock(interaction: discord.Interaction, user: discord.User) -> None:
     await _answer(interaction, act)
 
 
-async def export(interaction: discord.Interaction, format: str) -> None:
+async def export(interaction: Interaction, format: str) -> None:
     async def act(bot: Any, actor: Actor, manages_server: bool) -> Reply:
         bot.app.moderation.check(actor, manages_server=manages_server)
         done = await export_in_own_process(bot.app.settings, format)
@@ -183,7 +182,7 @@ async def export(interaction: discord.Interaction, format: str) -> None:
     await _answer(interaction, act)
 
 
-def admin_group() -> Any:
+def admin_group() -> app_commands.Group:
     # Built by calling, as /imagine is (see bot.ui.imagine).
     group = app_commands.Group(
         name="admin",
@@ -191,7 +190,7 @@ def admin_group() -> Any:
         default_permissions=discord.Permissions(manage_guild=True),
         guild_only=True,
     )
-    commands = [
+    commands: list[tuple[str, str, Callable[..., Coroutine[Any, Any, None]], dict[str, str]]] = [
         ("queue", "See the queued and running jobs, and cancel queued ones.", queue, {}),
         ("cancel", "Cancel a queued job.", cancel, {"job_id": "The job id"}),
         ("block", "Block someone from using pickloop.", block, {"user": "Who"}),

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.ui.base import Button, bot_of
+
 if TYPE_CHECKING:
     from bot.core.actor import Actor
     from bot.core.app import App
@@ -24,14 +26,10 @@ JOB = r"(?P<job>[a-z0-9]{1,40})"
 INDEX = r"(?P<index>[1-4])"
 
 
-# discord's types are Any to mypy (the library is not type-checked here), hence the ignores on
-# subclassing it.
-_Button: Any = discord.ui.DynamicItem[discord.ui.Button]
-
 UPSCALE_ID = re.compile(rf"pl:u:{JOB}:{INDEX}")
 
 
-class UpscaleButton(_Button, template=UPSCALE_ID):  # type: ignore[misc, call-arg]
+class UpscaleButton(discord.ui.DynamicItem[Button], template=UPSCALE_ID):
     """U1–U4: one image of the grid, upscaled, in a message of its own."""
 
     def __init__(self, job_id: str, index: int, label: str | None = None) -> None:
@@ -48,24 +46,26 @@ class UpscaleButton(_Button, template=UPSCALE_ID):  # type: ignore[misc, call-ar
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
     ) -> UpscaleButton:
         return cls(match["job"], int(match["index"]))
 
-    async def callback(self, interaction: discord.Interaction) -> None:
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
         async def submit(app: App, actor: Actor) -> JobView:
             return await app.service.upscale(actor, self.job_id, self.index)
 
-        await interaction.client.answer(interaction, submit)
+        await bot_of(interaction).answer(interaction, submit)
 
 
 VARY_ID = re.compile(rf"pl:(?P<how>v|vs):{JOB}:{INDEX}")
 
 
-class VaryButton(_Button, template=VARY_ID):  # type: ignore[misc, call-arg]
+class VaryButton(discord.ui.DynamicItem[Button], template=VARY_ID):
     """V1–V4 under a grid (subtle), and Vary (Subtle) / Vary (Strong) under an upscale."""
 
-    def __init__(self, job_id: str, index: int, *, strong: bool, label: str, row: int) -> None:
+    def __init__(
+        self, job_id: str, index: int, *, strong: bool, label: str | None, row: int
+    ) -> None:
         super().__init__(
             discord.ui.Button(
                 label=label,
@@ -80,23 +80,24 @@ class VaryButton(_Button, template=VARY_ID):  # type: ignore[misc, call-arg]
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
     ) -> VaryButton:
         # The label is not needed to answer a click; the message keeps showing its own.
         strong = match["how"] == "vs"
-        return cls(match["job"], int(match["index"]), strong=strong, label=item.label, row=0)
+        label = item.label if isinstance(item, discord.ui.Button) else None
+        return cls(match["job"], int(match["index"]), strong=strong, label=label, row=0)
 
-    async def callback(self, interaction: discord.Interaction) -> None:
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
         async def submit(app: App, actor: Actor) -> JobView:
             return await app.service.vary(actor, self.job_id, self.index, strong=self.strong)
 
-        await interaction.client.answer(interaction, submit)
+        await bot_of(interaction).answer(interaction, submit)
 
 
 REROLL_ID = re.compile(rf"pl:r:{JOB}")
 
 
-class RerollButton(_Button, template=REROLL_ID):  # type: ignore[misc, call-arg]
+class RerollButton(discord.ui.DynamicItem[Button], template=REROLL_ID):
     """🔄: the same prompt and parameters, new seeds."""
 
     def __init__(self, job_id: str) -> None:
@@ -112,22 +113,22 @@ class RerollButton(_Button, template=REROLL_ID):  # type: ignore[misc, call-arg]
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
     ) -> RerollButton:
         return cls(match["job"])
 
-    async def callback(self, interaction: discord.Interaction) -> None:
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
         async def submit(app: App, actor: Actor) -> JobView:
             return await app.service.reroll(actor, self.job_id)
 
-        await interaction.client.answer(interaction, submit)
+        await bot_of(interaction).answer(interaction, submit)
 
 
 RATE_ID = re.compile(rf"pl:(?P<how>f|d):{JOB}")
 _RATINGS = {"f": "❤️", "d": "👎"}
 
 
-class RateButton(_Button, template=RATE_ID):  # type: ignore[misc, call-arg]
+class RateButton(discord.ui.DynamicItem[Button], template=RATE_ID):
     """❤️ Favourite and 👎 under an upscale: the same signals as the reactions, one click away."""
 
     def __init__(self, job_id: str, how: str) -> None:
@@ -145,12 +146,12 @@ class RateButton(_Button, template=RATE_ID):  # type: ignore[misc, call-arg]
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
     ) -> RateButton:
         return cls(match["job"], match["how"])
 
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await interaction.client.rate(interaction, self.job_id, self.emoji)
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await bot_of(interaction).rate(interaction, self.job_id, self.emoji)
 
 
 DYNAMIC_ITEMS: tuple[Any, ...] = (UpscaleButton, VaryButton, RerollButton, RateButton)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable
 from typing import Any
 
 import aiohttp
@@ -15,9 +13,9 @@ from discord import app_commands
 
 from bot.config import Settings
 from bot.core.app import App, open_app
-from bot.core.worker import QueueWorker
 from bot.ui import delivery, reactions
 from bot.ui.admin import CancelJobButton, admin_group
+from bot.ui.base import Interaction, PickloopClient, Submit
 from bot.ui.buttons import DYNAMIC_ITEMS
 from bot.ui.imagine import imagine_command
 from bot.ui.info import info_command
@@ -48,13 +46,12 @@ def intents() -> discord.Intents:
     return wanted
 
 
-class PickloopBot(discord.Client):  # type: ignore[misc]
+class PickloopBot(PickloopClient):
     def __init__(self, app: App, *, runs_jobs: bool = True) -> None:
         """``runs_jobs`` False: this bot only accepts requests and delivers results; other
         processes (``pickloop worker``) run the jobs."""
-        super().__init__(intents=intents())
-        self.app = app
-        self.tree = app_commands.CommandTree(self)
+        super().__init__(app, runs_jobs=runs_jobs, intents=intents())
+        self.tree: app_commands.CommandTree[PickloopBot] = app_commands.CommandTree(self)
         self.tree.add_command(imagine_command())
         self.tree.add_command(show_command())
         self.tree.add_command(rate_command())
@@ -62,12 +59,6 @@ class PickloopBot(discord.Client):  # type: ignore[misc]
         self.tree.add_command(info_command())
         self.tree.add_command(admin_group())
         self.tree.add_command(privacy_command())
-        self.worker = QueueWorker(app, capacity=app.settings.jobs_at_once) if runs_jobs else None
-        # Strong references: the event loop keeps only weak ones to running tasks.
-        self._background: set[asyncio.Task[None]] = set()
-        # Who chose private replies (/settings), known without a database read, so that an
-        # answer can be acknowledged privately at once.
-        self.private_replies: set[int] = set()
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(*DYNAMIC_ITEMS, CancelJobButton, PairButton, DeleteMyDataButton)
@@ -107,43 +98,16 @@ class PickloopBot(discord.Client):  # type: ignore[misc]
         marker.write_text(fingerprint + "\n")
         log.info("slash commands synced %s", f"to guild {guild.id}" if guild else "globally")
 
-    def prefer_private_replies(self, discord_id: int, private: bool) -> None:
-        if private:
-            self.private_replies.add(discord_id)
-        else:
-            self.private_replies.discard(discord_id)
-
     async def on_raw_reaction_add(self, event: Any) -> None:
         await reactions.on_reaction(self.app, self, event)
 
-    async def answer(
-        self, interaction: discord.Interaction, submit: delivery.Submit, *, run: bool = True
-    ) -> None:
-        """The one way a command or a click asks for a job (see ``bot.ui.delivery``)."""
+    async def answer(self, interaction: Interaction, submit: Submit, *, run: bool = True) -> None:
         await delivery.answer(
             self.app, interaction, submit, self.in_background, self.worker, queues=run
         )
 
-    async def rate(self, interaction: discord.Interaction, job_id: str, emoji: str) -> None:
+    async def rate(self, interaction: Interaction, job_id: str, emoji: str) -> None:
         await delivery.rate(self.app, interaction, job_id, emoji)
-
-    def in_background(self, work: Awaitable[None]) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.ensure_future(work)
-        self._background.add(task)
-        task.add_done_callback(self._finished)
-        return task
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._background.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("background work failed", exc_info=task.exception())
-
-    async def close(self) -> None:
-        # Jobs cut short here are not lost: their claims lapse and the next start finishes them.
-        for task in list(self._background):
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
-        await super().close()
 
 
 async def run_bot(settings: Settings, token: str, *, runs_jobs: bool = True) -> None:

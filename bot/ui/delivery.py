@@ -23,6 +23,7 @@ from bot.core.errors import UserError
 from bot.core.jobs.job_view import JobView
 from bot.core.worker import QueueWorker
 from bot.ui import messages
+from bot.ui.base import Interaction, Submit
 from bot.ui.buttons import keyboard
 from bot.ui.privacy import welcome
 from engine import Progress
@@ -30,17 +31,16 @@ from storage.models import JobStatus
 
 log = logging.getLogger(__name__)
 
-Submit = Callable[[App, Actor], Awaitable[JobView]]
 Spawn = Callable[[Awaitable[None]], Any]
 
 
-def actor_of(interaction: discord.Interaction) -> Actor:
+def actor_of(interaction: Interaction) -> Actor:
     return Actor.discord(interaction.user.id, interaction.user.display_name)
 
 
 async def answer(
     app: App,
-    interaction: discord.Interaction,
+    interaction: Interaction,
     submit: Submit,
     spawn: Spawn,
     worker: QueueWorker | None,
@@ -87,7 +87,7 @@ async def answer(
     spawn(deliver(app, interaction, queued, progress, stop_watching))
 
 
-async def rate(app: App, interaction: discord.Interaction, job_id: str, emoji: str) -> None:
+async def rate(app: App, interaction: Interaction, job_id: str, emoji: str) -> None:
     """❤️ / 👎 under an upscale: recorded, and confirmed to the clicker alone."""
     await interaction.response.defer(ephemeral=True, thinking=True)
     try:
@@ -101,7 +101,7 @@ async def rate(app: App, interaction: discord.Interaction, job_id: str, emoji: s
     await interaction.followup.send(f"{emoji} recorded for job `{job_id}`.", ephemeral=True)
 
 
-async def refuse(interaction: discord.Interaction, reason: str) -> None:
+async def refuse(interaction: Interaction, reason: str) -> None:
     """Only the person who asked sees why not; the public "thinking…" message goes away."""
     await interaction.delete_original_response()
     await interaction.followup.send(reason, ephemeral=True)
@@ -109,7 +109,7 @@ async def refuse(interaction: discord.Interaction, reason: str) -> None:
 
 async def deliver(
     app: App,
-    interaction: discord.Interaction,
+    interaction: Interaction,
     queued: JobView,
     progress: ProgressEdits | None = None,
     stop_watching: Callable[[], None] | None = None,
@@ -166,7 +166,7 @@ UNKNOWN_MESSAGE = 10008
 
 
 async def show(
-    interaction: discord.Interaction,
+    interaction: Interaction,
     *,
     content: str,
     picture: discord.File | None = None,
@@ -191,10 +191,14 @@ async def show(
             raise
     if picture is not None:
         picture.reset()
+    channel = interaction.channel
     destination: discord.abc.Messageable | None = (
         interaction.user
         if interaction.user.id in interaction.client.private_replies
-        else interaction.channel
+        # Slash commands come from channels one can post in; a forum or a category is not one.
+        else channel
+        if isinstance(channel, discord.abc.Messageable)
+        else None
     )
     if destination is None:
         raise LookupError(f"nowhere to post job results for interaction {interaction.id}")
@@ -212,7 +216,7 @@ class ProgressEdits:
     are not shown; an edit still on its way when the next step comes is not doubled either.
     """
 
-    def __init__(self, interaction: discord.Interaction, view: JobView, interval: float) -> None:
+    def __init__(self, interaction: Interaction, view: JobView, interval: float) -> None:
         self._interaction = interaction
         self._view = view
         self._interval = interval

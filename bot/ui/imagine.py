@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import discord
 from discord import app_commands
 
 from bot.core.errors import UserError
+from bot.ui.base import Interaction
 
 if TYPE_CHECKING:
     from bot.core.actor import Actor
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from bot.core.jobs.job_view import JobView
 
 
-async def imagine(interaction: discord.Interaction, prompt: str) -> None:
+async def imagine(interaction: Interaction, prompt: str) -> None:
     app: App = interaction.client.app
     try:
         # A prompt refused for what it says needs no "thinking…": the answer is private and
@@ -31,9 +31,9 @@ async def imagine(interaction: discord.Interaction, prompt: str) -> None:
     await interaction.client.answer(interaction, submit)
 
 
-def imagine_command() -> Any:
-    # Built by calling rather than with discord's decorators: those are untyped to mypy, and
-    # a decorated function would lose its own types.
+def imagine_command() -> app_commands.Command[Any, ..., None]:
+    # Built by calling rather than with discord's decorators: the command is made when the
+    # bot is, and the function stays a plain coroutine that keeps its name.
     described = app_commands.describe(
         prompt="What to draw; parameters at the end: --ar 16:9 --seed 42 --no fog --steps 30"
     )(imagine)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import discord
 from discord import app_commands
 
 from bot.core.people.account import AccountInfo, LineEntry
+from bot.ui.base import Interaction
 from bot.ui.delivery import actor_of
 from bot.ui.messages import excerpt, standing
 
 
-async def info(interaction: discord.Interaction) -> None:
+async def info(interaction: Interaction) -> None:
     await interaction.response.defer(ephemeral=True, thinking=True)
     bot = interaction.client
     found = await bot.app.accounts.info(actor_of(interaction))
@@ -40,7 +40,7 @@ def describe(found: AccountInfo) -> str:
     return "\n".join(lines)
 
 
-def info_command() -> Any:
+def info_command() -> app_commands.Command[Any, ..., None]:
     return app_commands.Command(
         name="info",
         description="Your jobs in the queue and what you have made so far.",

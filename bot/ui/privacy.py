@@ -17,6 +17,7 @@ from discord import app_commands
 from bot.core.actor import Actor
 from bot.core.errors import UserError
 from bot.core.people.privacy import Summary
+from bot.ui.base import Button, Interaction, bot_of
 from storage.models import Consent
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def info_text(summary: Summary) -> str:
     )
 
 
-async def welcome(app: App, interaction: discord.Interaction, actor: Actor) -> None:
+async def welcome(app: App, interaction: Interaction, actor: Actor) -> None:
     """The first-use notice, once per person, once the interaction's own answer is out.
 
     After a deferral the first followup takes the place of the "thinking…" message (with the
@@ -73,31 +74,31 @@ async def welcome(app: App, interaction: discord.Interaction, actor: Actor) -> N
         log.warning("no privacy notice for %s", interaction.user.id, exc_info=True)
 
 
-def _app(interaction: discord.Interaction) -> App:
-    app: App = interaction.client.app
+def _app(interaction: Interaction) -> App:
+    app: App = bot_of(interaction).app
     return app
 
 
-def _actor(interaction: discord.Interaction) -> Actor:
+def _actor(interaction: Interaction) -> Actor:
     return Actor.discord(interaction.user.id, interaction.user.display_name)
 
 
-async def info(interaction: discord.Interaction) -> None:
+async def info(interaction: Interaction) -> None:
     await interaction.response.defer(ephemeral=True, thinking=True)
     # The full account: no need for the short notice besides.
     summary = await _app(interaction).privacy.summary(_actor(interaction))
     await interaction.edit_original_response(content=info_text(summary))
 
 
-async def opt_out(interaction: discord.Interaction) -> None:
+async def opt_out(interaction: Interaction) -> None:
     await _set_consent(interaction, opted_in=False)
 
 
-async def opt_in(interaction: discord.Interaction) -> None:
+async def opt_in(interaction: Interaction) -> None:
     await _set_consent(interaction, opted_in=True)
 
 
-async def _set_consent(interaction: discord.Interaction, *, opted_in: bool) -> None:
+async def _set_consent(interaction: Interaction, *, opted_in: bool) -> None:
     await interaction.response.defer(ephemeral=True, thinking=True)
     app, actor = _app(interaction), _actor(interaction)
     consent = await app.privacy.set_consent(actor, opted_in)
@@ -108,7 +109,7 @@ async def _set_consent(interaction: discord.Interaction, *, opted_in: bool) -> N
     await welcome(app, interaction, actor)
 
 
-async def download(interaction: discord.Interaction) -> None:
+async def download(interaction: Interaction) -> None:
     await interaction.response.defer(ephemeral=True, thinking=True)
     data = await _app(interaction).privacy.download(
         _actor(interaction), size_limit=interaction.filesize_limit
@@ -126,7 +127,7 @@ async def download(interaction: discord.Interaction) -> None:
     )
 
 
-async def delete(interaction: discord.Interaction) -> None:
+async def delete(interaction: Interaction) -> None:
     await interaction.response.defer(ephemeral=True, thinking=True)
     summary = await _app(interaction).privacy.summary(_actor(interaction))
     await interaction.edit_original_response(
@@ -147,12 +148,10 @@ def _confirmation(person_id: int) -> discord.ui.View:
     return view
 
 
-# discord's types are Any to mypy (see bot.ui.buttons).
-_Button: Any = discord.ui.DynamicItem[discord.ui.Button]
 DELETE_ID = re.compile(r"pl:privacy-delete:(?P<person>[0-9]{1,20})")
 
 
-class DeleteMyDataButton(_Button, template=DELETE_ID):  # type: ignore[misc, call-arg]
+class DeleteMyDataButton(discord.ui.DynamicItem[Button], template=DELETE_ID):
     """The red button under ``/privacy delete``; its custom_id names whose data it deletes."""
 
     def __init__(self, person_id: int) -> None:
@@ -167,11 +166,11 @@ class DeleteMyDataButton(_Button, template=DELETE_ID):  # type: ignore[misc, cal
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
     ) -> DeleteMyDataButton:
         return cls(int(match["person"]))
 
-    async def callback(self, interaction: discord.Interaction) -> None:
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
         if interaction.user.id != self.person_id:
             await interaction.response.send_message(
                 "Only the person who asked can confirm this; `/privacy delete` is there "
@@ -198,7 +197,7 @@ class DeleteMyDataButton(_Button, template=DELETE_ID):  # type: ignore[misc, cal
         )
 
 
-def privacy_command() -> Any:
+def privacy_command() -> app_commands.Group:
     # Built by calling, as /imagine is (see bot.ui.imagine).
     group = app_commands.Group(
         name="privacy", description="What pickloop keeps about you; opt out, download or delete it."

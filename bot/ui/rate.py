@@ -20,6 +20,7 @@ from discord import app_commands
 from bot.core.errors import UserError
 from bot.core.people.rating import Choice, Pair, pair_picture
 from bot.ui import messages
+from bot.ui.base import Button, Interaction, bot_of
 from bot.ui.delivery import actor_of
 
 if TYPE_CHECKING:
@@ -46,11 +47,8 @@ _LOOKS = {
 IMAGE = r"[a-z0-9]{1,40}"
 PAIR_ID = re.compile(rf"pl:p:(?P<choice>[lrts]):(?P<left>{IMAGE}):(?P<right>{IMAGE})")
 
-# discord's types are Any to mypy, hence the ignores on subclassing (as in bot.ui.buttons).
-_Button: Any = discord.ui.DynamicItem[discord.ui.Button]
 
-
-class PairButton(_Button, template=PAIR_ID):  # type: ignore[misc, call-arg]
+class PairButton(discord.ui.DynamicItem[Button], template=PAIR_ID):
     """One of Left, Right, Tie, Skip under a pair."""
 
     def __init__(self, choice: Choice, left: str, right: str) -> None:
@@ -69,14 +67,14 @@ class PairButton(_Button, template=PAIR_ID):  # type: ignore[misc, call-arg]
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
     ) -> PairButton:
         return cls(_CHOICES[match["choice"]], match["left"], match["right"])
 
-    async def callback(self, interaction: discord.Interaction) -> None:
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
         # A deferred update: the message clicked is the one the next pair replaces.
         await interaction.response.defer()
-        app: App = interaction.client.app
+        app: App = bot_of(interaction).app
         notice = ""
         try:
             await app.rating.record(actor_of(interaction), self.left, self.right, self.choice)
@@ -86,13 +84,13 @@ class PairButton(_Button, template=PAIR_ID):  # type: ignore[misc, call-arg]
         await show_next(app, interaction, notice=notice, none_left=ALL_RATED)
 
 
-async def rate(interaction: discord.Interaction) -> None:
+async def rate(interaction: Interaction) -> None:
     await interaction.response.defer(ephemeral=True, thinking=True)
-    await show_next(interaction.client.app, interaction, none_left=NOTHING_TO_RATE)
+    await show_next(bot_of(interaction).app, interaction, none_left=NOTHING_TO_RATE)
 
 
 async def show_next(
-    app: App, interaction: discord.Interaction, *, notice: str = "", none_left: str
+    app: App, interaction: Interaction, *, notice: str = "", none_left: str
 ) -> None:
     """Turn the rater's message into their next pair, or say there is none."""
     try:
@@ -124,7 +122,7 @@ def buttons(pair: Pair) -> discord.ui.View:
     return view
 
 
-def rate_command() -> Any:
+def rate_command() -> app_commands.Command[Any, ..., None]:
     # Built by calling, as /imagine is (see bot.ui.imagine).
     return app_commands.Command(
         name="rate",
@@ -142,7 +140,7 @@ def _picture_file(pair: Pair, size_limit: int) -> discord.File:
 
 
 async def _edit(
-    interaction: discord.Interaction,
+    interaction: Interaction,
     content: str,
     picture: discord.File | None = None,
     view: discord.ui.View | None = None,

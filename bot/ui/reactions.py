@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import discord
@@ -34,7 +35,7 @@ _VARIATION_SELECTOR = "\ufe0f"
 _JOB_IN_BUTTON = re.compile(r"pl:[a-z]+:(?P<job>[a-z0-9]{1,40})(?::|$)")
 
 
-def job_of_message(message: dict[str, Any]) -> str | None:
+def job_of_message(message: Mapping[str, Any]) -> str | None:
     """The job a pickloop message shows, read from its buttons' custom_ids."""
     for row in message.get("components") or []:
         for component in row.get("components") or []:

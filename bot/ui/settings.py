@@ -9,6 +9,7 @@ from discord import app_commands
 
 from bot.core.errors import UserError
 from bot.core.people.defaults import Change, Defaults
+from bot.ui.base import Interaction
 from bot.ui.delivery import actor_of
 
 if TYPE_CHECKING:
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
 
 async def settings(
-    interaction: discord.Interaction,
+    interaction: Interaction,
     aspect: str | None = None,
     steps: int | None = None,
     guidance: float | None = None,
@@ -70,7 +71,7 @@ def describe(defaults: Defaults, server: Settings) -> str:
     return "\n".join(lines)
 
 
-def settings_command() -> Any:
+def settings_command() -> app_commands.Command[Any, ..., None]:
     # Built by calling, as /imagine is (see bot.ui.imagine).
     described = app_commands.describe(
         aspect="Default aspect ratio W:H, as --ar (e.g. 16:9)",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import discord
 from discord import app_commands
+
+from bot.ui.base import Interaction
 
 if TYPE_CHECKING:
     from bot.core.actor import Actor
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
     from bot.core.jobs.job_view import JobView
 
 
-async def show(interaction: discord.Interaction, job_id: str) -> None:
+async def show(interaction: Interaction, job_id: str) -> None:
     async def submit(app: App, actor: Actor) -> JobView:
         return await app.service.show(job_id.strip().lower())
 
@@ -21,7 +22,7 @@ async def show(interaction: discord.Interaction, job_id: str) -> None:
     await interaction.client.answer(interaction, submit, run=False)
 
 
-def show_command() -> Any:
+def show_command() -> app_commands.Command[Any, ..., None]:
     # Built by calling, as /imagine is (see bot.ui.imagine).
     described = app_commands.describe(job_id="The job id, as shown under each picture")(show)
     return app_commands.Command(
