@@ -96,9 +96,7 @@ def _print_view(view: JobView, position: int | None = None, story: Sequence[Sign
         out.print(f"  grid: {plain(view.grid_path)}")
     for image in view.images:
         drawn_by = f" model {image.model}" if image.model and image.model != view.model else ""
-        trouble = (
-            f" [red]({image.problem}: pickloop cannot show or use it)[/]" if image.problem else ""
-        )
+        trouble = f" [red]({image.problem}: it cannot be shown or used)[/]" if image.problem else ""
         out.print(
             f"  {image.index}: image {image.id} seed {image.seed}{plain(drawn_by)} "
             f"{plain(image.path)}{trouble}"
