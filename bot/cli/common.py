@@ -58,7 +58,9 @@ def read_settings() -> Settings:
     except pydantic.ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        fail(f"bad setting PICKLOOP_{where.upper()}: {first['msg']}", 2)
+        # A check across settings names its variables in its own message, and has no place.
+        message = str(first["msg"]).removeprefix("Value error, ")
+        fail(f"bad setting PICKLOOP_{where.upper()}: {message}" if where else message, 2)
 
 
 def acting_person(settings: Settings, user: str | None) -> Actor:

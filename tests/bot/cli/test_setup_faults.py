@@ -215,3 +215,41 @@ def test_rate_never_offers_a_picture_whose_file_is_gone(
         Path(image["path"]).unlink()
     pair = produced(capsys, "rate")
     assert {pair["left"]["id"], pair["right"]["id"]} == intact
+
+
+@pytest.mark.parametrize(
+    ("variables", "said"),
+    [
+        ({"PICKLOOP_DEFAULT_STEPS": "abc"}, "bad setting PICKLOOP_DEFAULT_STEPS: "),
+        (
+            {"PICKLOOP_DEFAULT_STEPS": "90", "PICKLOOP_MAX_STEPS": "50"},
+            "PICKLOOP_DEFAULT_STEPS (90) exceeds PICKLOOP_MAX_STEPS (50)",
+        ),
+    ],
+)
+def test_a_refused_setting_names_its_variables(
+    cli_env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    variables: dict[str, str],
+    said: str,
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    code, out, err = pickloop(capsys, "jobs")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert said in err and "PICKLOOP_:" not in err and "Value error" not in err
+
+
+def test_the_libraries_own_progress_bars_stay_off_stderr(cli_env: dict[str, str]) -> None:
+    # stderr is a pipe here, as in a service's log: only pickloop's own lines belong there.
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "imagine", "a red circle --steps 1"],
+        env={**os.environ, **cli_env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Loading" not in result.stderr and "it/s" not in result.stderr, result.stderr
