@@ -188,6 +188,7 @@ async def private_answer(fake: FakeDiscord, sent: Sent) -> Call:
     [
         ("An Ogre under a bridge --ar 16:9", "isn't allowed here"),
         ("a bridge --ar 9:1", "1:4 to 4:1"),
+        ("a cat --steps 100000", "--steps"),
     ],
 )
 async def test_a_refused_prompt_is_answered_privately_at_once_and_writes_nothing(

@@ -4,9 +4,8 @@ import io
 
 import PIL.Image
 
-from bot.core.app import App
 from tests.bot.ui.conftest import StartBot
-from tests.bot.ui.harness import EPHEMERAL, Call, FakeDiscord, Person
+from tests.bot.ui.harness import Call, FakeDiscord, Person
 
 ALICE = Person(400_000_000_000_000_001, "alice")
 
@@ -57,34 +56,6 @@ async def test_imagine_defers_first_then_shows_the_grid_with_nine_buttons(
     assert [len(row["components"]) for row in edit.json["components"]] == [5, 4]
     assert "a red circle" in edit.json["content"]
     assert f"<@{ALICE.id}>" in edit.json["content"]
-
-
-async def test_a_bad_prompt_gets_an_ephemeral_reason_and_no_job(
-    start_bot: StartBot, fake_discord: FakeDiscord, app: App
-) -> None:
-    gateway = await start_bot()
-    sent = gateway.slash(ALICE, "imagine", prompt="a cat --steps 100000")
-
-    def refusal() -> Call | None:
-        posts = [
-            call
-            for call in fake_discord.calls_for(sent.token)
-            if call.method == "POST" and call.path.startswith("/webhooks/")
-        ]
-        return posts[0] if posts else None
-
-    message = await fake_discord.wait_for(refusal)
-
-    calls = fake_discord.calls_for(sent.token)
-    assert calls[0].json == {"type": 5}
-    assert [(call.method, call.path.split("/")[-1]) for call in calls[1:]] == [
-        ("DELETE", "@original"),  # the public "thinking…" goes away
-        ("POST", sent.token),
-    ]
-    assert message.flags & EPHEMERAL
-    assert "--steps" in message.json["content"]
-    assert not message.files and not message.custom_ids
-    assert await app.service.list_jobs(None) == []
 
 
 async def test_a_grid_over_a_small_upload_limit_goes_lighter(
