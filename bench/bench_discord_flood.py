@@ -34,7 +34,6 @@ from bot.config import Settings
 from bot.core.app import open_app
 from bot.ui import PickloopBot
 from engine import LocalEngine
-from engine.embedded import embedded_model_folder
 
 # The stand-in for Discord lives with the tests, at the repository's root.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -78,7 +77,6 @@ async def flood(imagines: int, clicks: int, burst: bool) -> dict[str, Any]:
             queue_per_person=10,
             queue_total=imagines + clicks + 10,
         )
-        embedded_model_folder(settings.model_cache_dir)
         engine = LocalEngine(settings.model_cache_dir)
         async with open_app(settings, engine=engine, run_own_jobs=False) as app:
             bot = PickloopBot(app)
