@@ -143,15 +143,17 @@ async def test_the_next_export_removes_what_killed_ones_left_but_not_a_running_o
 ) -> None:
     parent = tmp_path / "exports"
     out = parent / "kto"
-    killed = _start(image_store, out, "killed")
-    # Another destination whose name begins like this one's: its leftovers are not ours.
-    killed_elsewhere = _start(image_store, parent / "kto.2", "killed")
+    # The running export first: an export that starts clears the leftovers of dead ones, so a
+    # later start would already have taken the killed ones' folders.
     running = _start(image_store, out, "running")
     try:
-        for child in (killed, killed_elsewhere):
-            assert await asyncio.to_thread(child.wait, 60) == -signal.SIGKILL
         assert running.stdout is not None
         assert await asyncio.to_thread(running.stdout.readline) == "staged\n"
+        killed = _start(image_store, out, "killed")
+        # Another destination whose name begins like this one's: its leftovers are not ours.
+        killed_elsewhere = _start(image_store, parent / "kto.2", "killed")
+        for child in (killed, killed_elsewhere):
+            assert await asyncio.to_thread(child.wait, 60) == -signal.SIGKILL
         left = _staging(parent)
         assert len(left) == 3
         elsewhere = {name for name in left if name.startswith(".kto.2.")}
