@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, select, true, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, selectinload
 
@@ -365,16 +366,24 @@ class JobService:
             if not load:
                 return None
             await self._describe(self._settings.model, f"PICKLOOP_MODEL {self._settings.model!r}")
-        async with writing(self._database) as session:
-            version = (
-                await session.execute(select(ModelVersion).where(ModelVersion.name == name))
-            ).scalar_one_or_none()
-            if version is None:
-                # A model configured for the first time serves: the operator just chose it.
-                await session.execute(update(ModelVersion).values(serving=False, share=0.0))
-                version = ModelVersion(name=name, base_model=self._settings.model, serving=True)
-                session.add(version)
-            return version
+        try:
+            async with writing(self._database) as session:
+                version = (
+                    await session.execute(select(ModelVersion).where(ModelVersion.name == name))
+                ).scalar_one_or_none()
+                if version is None:
+                    # A model configured for the first time serves: the operator just chose it.
+                    await session.execute(update(ModelVersion).values(serving=False, share=0.0))
+                    version = ModelVersion(name=name, base_model=self._settings.model, serving=True)
+                    session.add(version)
+                return version
+        except IntegrityError:
+            # Another process registered it at the same moment (PostgreSQL lets both look
+            # first): the one row it wrote is the version.
+            registered = await self._version_named(name)
+            if registered is None:
+                raise
+            return registered
 
     async def _version_named(self, name: str) -> ModelVersion | None:
         async with self._database.sessions() as session:

@@ -326,3 +326,23 @@ async def test_listing_jobs_costs_the_same_queries_for_one_job_as_for_many(
     assert len(listed) == 6 and all(view.images for view in listed)
     assert listed[-1].job_id == grid.job_id and listed[0].parent_job_id == grid.job_id
     assert len(statements) == for_two
+
+
+async def test_processes_that_meet_a_new_model_at_once_register_it_once(
+    settings: Settings, local_engine: LocalEngine
+) -> None:
+    # Several pickloop processes started together on one database (a bot and its workers).
+    from storage.db import open_database
+    from storage.models import ModelVersion
+
+    database = await open_database(settings.resolved_database_url)  # the schema, made once
+    await database.dispose()
+
+    async def start() -> None:
+        async with open_app(settings, engine=local_engine):
+            pass
+
+    await asyncio.gather(*(start() for _ in range(4)))
+    async with open_app(settings, engine=local_engine) as app, app.database.sessions() as session:
+        rows = (await session.execute(select(ModelVersion.name, ModelVersion.serving))).all()
+    assert [tuple(row) for row in rows] == [(Path(settings.model).name, True)]
