@@ -46,7 +46,8 @@ class PreferenceOptions:
     rank: int = 8
     steps: int = 200
     learning_rate: float = 1e-4
-    # Diffusion-DPO's beta with T * omega(lambda_t) folded in (the paper used 5000 for SD 1.5).
+    # Diffusion-DPO's beta with T * omega(lambda_t) folded in. Why the defaults are what they
+    # are, measured: docs/training-options.md.
     beta: float = 2500.0
     batch_size: int = 8
     accumulate: int = 1
@@ -58,35 +59,21 @@ class PreferenceOptions:
     desirable_weight: float = 1.0
     undesirable_weight: float = 1.0
     # KTO: every batch holds as many desirable as undesirable pictures (the odd one
-    # undesirable), drawn from each side, instead of a plain draw. Click data holds one chosen
-    # picture for three or more passed over, so a plain batch of 32 sees about four chosen
-    # ones. Balanced batches learn the people's taste faster, but on the loop demo's random
-    # clicks they made adapters that drew smaller things and lost blind votes, even where the
-    # random picks were the larger pictures (bench/bench_loop_taste.py; README).
+    # undesirable), drawn from each side, instead of a plain draw.
     balanced_batches: bool = False
     # The share of the last steps whose adapter weights are averaged into the adapter the run
-    # ends with (0: the last step's own weights): the mean over the last steps smooths out where
-    # the last few batches happened to push. On the loop demo's small data it did not steady
-    # a run (README): Adam's noise had moved the weights long before the last steps.
+    # ends with (0: the last step's own weights).
     average_last: float = 0.0
     # Training draws its timesteps from this share of the schedule upwards (0: all of them;
-    # 0.5: only the noisier half). A picture's layout and colours are settled in the noisiest
-    # steps, its details in the last ones: where people choose by what a picture shows rather
-    # than by its finish, the quieter steps only add noise to what the pair teaches. On the loop
-    # demo, random clicks' KTO adapters drifted further with it, as the noise went there too.
+    # 0.5: only the noisier half, where a picture's layout and colours are settled).
     timestep_floor: float = 0.0
     # Adapt the ResNet blocks' convolutions too, not only attention: more of the UNet to move,
-    # at about an eighth more a step. On the loop demo (seed 0, 250 steps, README) it lifted
-    # the people's KTO adapters (0.67, 0.61 against 0.60, 0.64 of expected votes) no more than
-    # random clicks' (0.53, 0.60 against 0.47, 0.52).
+    # at about an eighth more a step.
     adapt_convolutions: bool = False
-    # The adapter written is the trained change to the UNet times this (1: as trained). A
-    # preference-tuned model's change from its reference points the way people prefer, and
-    # going further along it, as ExPO does (Zheng et al. 2024, "Weak-to-strong extrapolation
-    # expedites alignment"), can reach what more training would not: on the loop demo, the
-    # steps ran out of signal long before the pictures had moved as far as people wanted.
-    # Training, checkpoints and validation along the way use the trained adapter itself; the
-    # last validation is of the adapter as written.
+    # The adapter written is the trained change to the UNet times this (1: as trained), going
+    # further the way people prefer, as ExPO does (Zheng et al. 2024). Training, checkpoints
+    # and validation along the way use the trained adapter itself; the last validation is of
+    # the adapter as written.
     extrapolate: float = 1.0
 
     def __post_init__(self) -> None:
