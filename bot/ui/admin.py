@@ -19,7 +19,7 @@ from bot.core.actor import Actor
 from bot.core.data.exports import EXPORT_FORMATS, export_in_own_process
 from bot.core.errors import PermissionDenied, UserError
 from bot.core.moderation.server import QueuedJob
-from bot.ui.base import Button, Interaction, bot_of
+from bot.ui.base import Button, Interaction, PickloopClient, bot_of
 from bot.ui.buttons import JOB
 from bot.ui.delivery import actor_of
 from bot.ui.messages import excerpt, standing
@@ -107,7 +107,7 @@ class CancelJobButton(discord.ui.DynamicItem[Button], template=CANCEL_ID):
 
 
 async def _answer(
-    interaction: Interaction, act: Callable[[Any, Actor, bool], Awaitable[Reply]]
+    interaction: Interaction, act: Callable[[PickloopClient, Actor, bool], Awaitable[Reply]]
 ) -> None:
     """Acknowledge privately before any database work, act, and say what happened."""
     await interaction.response.defer(ephemeral=True, thinking=True)
@@ -125,7 +125,7 @@ async def _answer(
 
 
 async def queue(interaction: Interaction) -> None:
-    async def act(bot: Any, actor: Actor, manages_server: bool) -> Reply:
+    async def act(bot: PickloopClient, actor: Actor, manages_server: bool) -> Reply:
         return await _queue_reply(interaction)
 
     await _answer(interaction, act)
@@ -134,7 +134,7 @@ async def queue(interaction: Interaction) -> None:
 async def cancel(interaction: Interaction, job_id: str) -> None:
     wanted = job_id.strip().lower()
 
-    async def act(bot: Any, actor: Actor, manages_server: bool) -> Reply:
+    async def act(bot: PickloopClient, actor: Actor, manages_server: bool) -> Reply:
         await bot.app.moderation.cancel(actor, wanted, manages_server=manages_server)
         bot.app.watch.news()
         return f"Cancelled job `{wanted}`.", None
@@ -145,7 +145,7 @@ async def cancel(interaction: Interaction, job_id: str) -> None:
 async def block(interaction: Interaction, user: discord.User) -> None:
     person = Actor.discord(user.id, user.display_name)
 
-    async def act(bot: Any, actor: Actor, manages_server: bool) -> Reply:
+    async def act(bot: PickloopClient, actor: Actor, manages_server: bool) -> Reply:
         cancelled = await bot.app.moderation.block(actor, person, manages_server=manages_server)
         bot.app.watch.news()
         name = discord.utils.escape_markdown(user.display_name)
@@ -158,7 +158,7 @@ async def block(interaction: Interaction, user: discord.User) -> None:
 async def unblock(interaction: Interaction, user: discord.User) -> None:
     person = Actor.discord(user.id, user.display_name)
 
-    async def act(bot: Any, actor: Actor, manages_server: bool) -> Reply:
+    async def act(bot: PickloopClient, actor: Actor, manages_server: bool) -> Reply:
         changed = await bot.app.moderation.unblock(actor, person, manages_server=manages_server)
         name = discord.utils.escape_markdown(user.display_name)
         if not changed:
@@ -169,7 +169,7 @@ async def unblock(interaction: Interaction, user: discord.User) -> None:
 
 
 async def export(interaction: Interaction, format: str) -> None:
-    async def act(bot: Any, actor: Actor, manages_server: bool) -> Reply:
+    async def act(bot: PickloopClient, actor: Actor, manages_server: bool) -> Reply:
         bot.app.moderation.check(actor, manages_server=manages_server)
         done = await export_in_own_process(bot.app.settings, format)
         splits = ", ".join(f"{split} {rows}" for split, rows in done.splits.items())

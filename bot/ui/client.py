@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from typing import Any
 
 import aiohttp
 import discord
@@ -98,7 +97,7 @@ class PickloopBot(PickloopClient):
         marker.write_text(fingerprint + "\n")
         log.info("slash commands synced %s", f"to guild {guild.id}" if guild else "globally")
 
-    async def on_raw_reaction_add(self, event: Any) -> None:
+    async def on_raw_reaction_add(self, event: discord.RawReactionActionEvent) -> None:
         await reactions.on_reaction(self.app, self, event)
 
     async def answer(self, interaction: Interaction, submit: Submit, *, run: bool = True) -> None:

@@ -57,7 +57,9 @@ async def send_to_dms(client: discord.Client, user_id: int, view: JobView) -> No
         log.info("%s does not accept DMs from pickloop", user_id)
 
 
-async def on_reaction(app: App, client: discord.Client, event: Any) -> None:
+async def on_reaction(
+    app: App, client: discord.Client, event: discord.RawReactionActionEvent
+) -> None:
     """Handle one MESSAGE_REACTION_ADD (a ``discord.RawReactionActionEvent``)."""
     if client.user is None or event.user_id == client.user.id:
         return
