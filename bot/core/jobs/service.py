@@ -25,7 +25,13 @@ from bot.core.errors import NotFound, PermissionDenied, SetupError, UserError
 from bot.core.jobs.caps import refuse_over_cap
 from bot.core.jobs.comparison import HIDDEN, blind_layout, compared_versions
 from bot.core.jobs.job_view import JobView, job_view, with_file_problems
-from bot.core.jobs.prompt import MAX_SEED, PromptLimits, parse_prompt, size_for_aspect
+from bot.core.jobs.prompt import (
+    MAX_SEED,
+    ParsedPrompt,
+    PromptLimits,
+    parse_prompt,
+    size_for_aspect,
+)
 from bot.core.jobs.reactions import reaction_kind
 from bot.core.moderation.banned_words import BannedWords
 from engine import Engine
@@ -91,16 +97,15 @@ class JobService:
 
     # --- asking for work -------------------------------------------------------------------
 
-    def check_prompt(self, text: str) -> None:
-        """Refuse a prompt that does not parse or holds a banned word (UserError), before
-        the database or the engine is asked anything."""
+    def check_prompt(self, text: str) -> ParsedPrompt:
+        """The prompt parsed, or UserError for one that does not parse or holds a banned word,
+        before the database or the engine is asked anything."""
         self._banned_words.check(text)
-        parse_prompt(text, self._limits)
+        return parse_prompt(text, self._limits)
 
     async def imagine(self, actor: Actor, text: str) -> JobView:
         """Queue a 2x2 grid for a Midjourney-style prompt; refuses bad input before any write."""
-        self.check_prompt(text)
-        parsed = parse_prompt(text, self._limits)
+        parsed = self.check_prompt(text)
         await self.ensure_default_model()
         async with self._database.sessions() as session:
             version = await self._model_version(session, parsed.model)
@@ -359,7 +364,7 @@ class JobService:
         raises SetupError where it cannot). Without ``load``, such a model is left for later
         (None), and nothing heavy is imported."""
         name = model_version_name(self._settings.model)
-        version = await self._version_named(name)
+        version = await self._registered(name)
         if version is not None:
             return version
         if not surely_loadable(self._settings.model):
@@ -368,9 +373,7 @@ class JobService:
             await self._describe(self._settings.model, f"PICKLOOP_MODEL {self._settings.model!r}")
         try:
             async with writing(self._database) as session:
-                version = (
-                    await session.execute(select(ModelVersion).where(ModelVersion.name == name))
-                ).scalar_one_or_none()
+                version = await _version_named(session, name)
                 if version is None:
                     # A model configured for the first time serves: the operator just chose it.
                     await session.execute(update(ModelVersion).values(serving=False, share=0.0))
@@ -380,16 +383,14 @@ class JobService:
         except IntegrityError:
             # Another process registered it at the same moment (PostgreSQL lets both look
             # first): the one row it wrote is the version.
-            registered = await self._version_named(name)
+            registered = await self._registered(name)
             if registered is None:
                 raise
             return registered
 
-    async def _version_named(self, name: str) -> ModelVersion | None:
+    async def _registered(self, name: str) -> ModelVersion | None:
         async with self._database.sessions() as session:
-            return (
-                await session.execute(select(ModelVersion).where(ModelVersion.name == name))
-            ).scalar_one_or_none()
+            return await _version_named(session, name)
 
     async def _describe(self, model: str, called: str) -> ModelInfo:
         """The engine's facts about a model, loading it if need be; a model that cannot load
@@ -479,9 +480,7 @@ class JobService:
             if serving:
                 return serving[0]
         wanted = name or model_version_name(self._settings.model)
-        version = (
-            await session.execute(select(ModelVersion).where(ModelVersion.name == wanted))
-        ).scalar_one_or_none()
+        version = await _version_named(session, wanted)
         if version is not None:
             return version
         known = (await session.execute(select(ModelVersion.name))).scalars().all()
@@ -586,6 +585,12 @@ async def _by_public_id(
     if row is None:
         raise NotFound(f"No {what} {public_id!r}.")
     return row
+
+
+async def _version_named(session: AsyncSession, name: str) -> ModelVersion | None:
+    return (
+        await session.execute(select(ModelVersion).where(ModelVersion.name == name))
+    ).scalar_one_or_none()
 
 
 async def _serving(session: AsyncSession) -> list[ModelVersion]:
