@@ -139,7 +139,10 @@ def _database_at(url: str) -> Database:
 def _unreachable(error: BaseException) -> str | None:
     """One line on why the first connection failed, or None for an error of another kind."""
     cause = error.orig if isinstance(error, exc.DBAPIError) and error.orig else error
-    if isinstance(cause, sqlite3.DatabaseError) or "file is not a database" in str(cause):
+    # "file is not a database", "database disk image is malformed": DatabaseError itself. Its
+    # subclass OperationalError is another story (a locked database, a folder not writable).
+    damaged = type(cause) is sqlite3.DatabaseError or "file is not a database" in str(cause)
+    if damaged:
         return (
             "names a file that is not a SQLite database (damaged, truncated or another file): "
             "restore it from a backup, or move it away to start a new one"
