@@ -173,7 +173,12 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite+aiosqlite:///{(self.data_dir / 'pickloop.db').resolve()}"
+        return f"sqlite+aiosqlite:///{self.default_database_file}"
+
+    @property
+    def default_database_file(self) -> Path:
+        """The SQLite file in the data folder, used unless PICKLOOP_DATABASE_URL says else."""
+        return (self.data_dir / "pickloop.db").resolve()
 
     @property
     def image_dir(self) -> Path:

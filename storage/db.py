@@ -115,7 +115,7 @@ def _database_at(url: str) -> Database:
     """The database a URL names, not yet connected to; a URL that cannot name one is refused."""
     try:
         make_url(url)
-    except exc.ArgumentError as error:
+    except (exc.ArgumentError, ValueError) as error:  # ValueError: a port that is no number
         # The text itself is not repeated: it may hold a password.
         raise DatabaseUnavailable(f"is not a database URL; give {SUPPORTED_URLS}") from error
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from bot.config import Settings
 from bot.core.errors import SetupError, UserError
@@ -44,7 +45,7 @@ async def open_database_with_data(settings: Settings) -> Database:
     file that is not there yet is not made, so that a refusal writes nothing."""
     try:
         file = sqlite_file(settings.resolved_database_url)
-    except Exception:
+    except (ArgumentError, ValueError):
         file = None  # a URL that does not parse: opening it says so, in one line
     if file is not None and not file.exists():
         raise UserError(
@@ -57,9 +58,9 @@ async def open_database_with_data(settings: Settings) -> Database:
 def _shown(settings: Settings) -> str:
     """How to name the database in a message: the variable, and the URL without a password."""
     if not settings.database_url:
-        return f"in PICKLOOP_DATA_DIR ({settings.data_dir / 'pickloop.db'})"
+        return f"in PICKLOOP_DATA_DIR ({settings.default_database_file})"
     try:
         safe = make_url(settings.database_url).render_as_string(hide_password=True)
-    except Exception:
+    except (ArgumentError, ValueError):
         return "PICKLOOP_DATABASE_URL"
     return f"PICKLOOP_DATABASE_URL ({safe})"

@@ -32,6 +32,7 @@ def one_line_failure(code: int, out: str, err: str) -> str:
     ("url", "said"),
     [
         ("garbage", "is not a database URL"),
+        ("postgresql+asyncpg://someone:hunter2@127.0.0.1:port/db", "is not a database URL"),
         ("sqlite:///{tmp}/sync.db", "not asynchronous"),
         ("mysql+aiomysql://root@127.0.0.1/test", "driver that is not installed"),
         ("postgresql+asyncpg://someone:hunter2@127.0.0.1:1/db", "cannot be reached"),
