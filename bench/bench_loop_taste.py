@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import itertools
 import json
 import math
@@ -48,11 +47,12 @@ from PIL.Image import Image
 from bot.config import Settings
 from bot.core.models.fine_tune import fine_tune
 from bot.lab.loop.demo import arm_settings_for, collect, demo_engine, preference_options, prompts
-from bot.lab.loop.options import LoopOptions, Method
+from bot.lab.loop.options import DEMO_TRAINING, LoopOptions
 from bot.lab.loop.taste import TASTES, Taste
 from engine import LocalEngine
 from engine.adapters import WEIGHTS
 from engine.toy.judge import SIDE, Blob, things
+from engine.train.options import Method
 from engine.types import GenerationRequest
 
 Clicks = Literal["taste", "random"]
@@ -61,6 +61,8 @@ JUDGE_PROMPT_SEED = 4242
 SEEDS_PER_PROMPT = 4
 # A thing covering this much of the picture is drawn large (small ones cover about 4%).
 LARGE_THING = 0.08
+
+DEFAULTS = LoopOptions()
 
 
 def expected_win(tuned: list[float], base: list[float], noise: float) -> float:
@@ -176,7 +178,7 @@ def _collection_options(options: LoopOptions) -> dict[str, Any]:
     fields = ("taste", "people", "grids_per_person", "steps", "seed", "methods")
     return {
         name: list(value) if isinstance(value, tuple) else value
-        for name, value in dataclasses.asdict(options).items()
+        for name, value in options.model_dump().items()
         if name in fields
     }
 
@@ -185,9 +187,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     options = LoopOptions(
         taste=args.taste,
         grids_per_person=args.grids,
-        train_steps=args.train_steps,
-        learning_rate=args.learning_rate,
-        batch_size=args.batch,
+        training=DEMO_TRAINING.changed(
+            steps=args.train_steps, learning_rate=args.learning_rate, batch_size=args.batch
+        ),
         seed=args.seed,
         methods=(args.method,),
     )
@@ -219,13 +221,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 options, taste, clicks, folder, settings, engine
             )
             for training_seed in args.training_seeds:
-                training = dataclasses.replace(
-                    preference_options(
-                        options, args.method, positive_labels=positive, negative_labels=negative
-                    ),
-                    seed=training_seed,
-                    **args.set,
-                )
+                training = preference_options(
+                    options, args.method, positive_labels=positive, negative_labels=negative
+                ).changed(seed=training_seed, **args.set)
                 name = (
                     f"{args.method}-steps{training.steps}-lr{training.learning_rate:g}"
                     f"-batch{training.batch_size}-seed{training_seed}"
@@ -265,7 +263,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for clicks in ([] if args.judge else args.arms)
         for factor in args.extrapolations
     }
-    return {"options": dataclasses.asdict(options), "adapters": rows, "mean_expected_win": by_arm}
+    return {
+        "options": options.model_dump(mode="json"),
+        "adapters": rows,
+        "mean_expected_win": by_arm,
+    }
 
 
 def override(text: str) -> tuple[str, Any]:
@@ -276,12 +278,12 @@ def override(text: str) -> tuple[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--folder", type=Path, help="the collected data (kept for later runs)")
-    parser.add_argument("--taste", choices=sorted(TASTES), default=LoopOptions.taste)
-    parser.add_argument("--grids", type=int, default=LoopOptions.grids_per_person)
-    parser.add_argument("--train-steps", type=int, default=LoopOptions.train_steps)
-    parser.add_argument("--learning-rate", type=float, default=LoopOptions.learning_rate)
-    parser.add_argument("--batch", type=int, default=LoopOptions.batch_size)
-    parser.add_argument("--method", choices=("kto", "dpo"), default=LoopOptions.methods[0])
+    parser.add_argument("--taste", choices=sorted(TASTES), default=DEFAULTS.taste)
+    parser.add_argument("--grids", type=int, default=DEFAULTS.grids_per_person)
+    parser.add_argument("--train-steps", type=int, default=DEMO_TRAINING.steps)
+    parser.add_argument("--learning-rate", type=float, default=DEMO_TRAINING.learning_rate)
+    parser.add_argument("--batch", type=int, default=DEMO_TRAINING.batch_size)
+    parser.add_argument("--method", choices=("kto", "dpo"), default=DEFAULTS.methods[0])
     parser.add_argument("--seed", type=int, default=0, help="the collection's seed")
     parser.add_argument(
         "--training-seeds", type=lambda text: [int(s) for s in text.split(",")], default=[0, 1]

@@ -29,7 +29,8 @@ from bot.config import Settings
 from bot.core.models.local import load_configured
 from engine.chatter import silence_library_progress
 from engine.train.data import LabelExample, PairExample
-from engine.train.preference import PreferenceOptions, PreferenceTrainer
+from engine.train.options import TrainingOptions
+from engine.train.preference import PreferenceTrainer
 
 COLOURS = ((220, 30, 30), (30, 30, 220), (30, 200, 30), (230, 200, 40))
 
@@ -52,7 +53,7 @@ def trainer(method: str, model: str, settings: Settings, batch: int, work: Path)
         examples = [
             LabelExample(f"a picture number {i}", shown[i], i % 2 == 0) for i in range(2 * batch)
         ]
-    options = PreferenceOptions(
+    options = TrainingOptions(
         method=method,  # type: ignore[arg-type]
         steps=10**6,
         batch_size=batch,

@@ -120,6 +120,13 @@ class JobKind(enum.StrEnum):
     VARIATION = "variation"
     REROLL = "reroll"
     UPSCALE = "upscale"
+    # Data work: no pictures, an outcome instead (docs/architecture.md, "Job kinds").
+    EXPORT = "export"
+    FINE_TUNE = "fine_tune"
+
+    @property
+    def makes_pictures(self) -> bool:
+        return self not in (JobKind.EXPORT, JobKind.FINE_TUNE)
 
 
 class JobStatus(enum.StrEnum):
@@ -205,11 +212,15 @@ class Job(Base):
     parent_image_id: Mapped[int | None] = mapped_column(
         ForeignKey("images.id", ondelete="SET NULL", use_alter=True), index=True
     )
+    # Empty for data jobs, which have no prompt.
     prompt: Mapped[str] = mapped_column(Text)
     negative_prompt: Mapped[str] = mapped_column(Text, default="")
     # How the pictures are made: size, steps, guidance, and what one kind of job adds.
     parameters: Mapped[JobParameters] = mapped_column(StoredParameters)
+    # A fine-tune's training seed; 0 for an export.
     base_seed: Mapped[int] = mapped_column(BigInteger)
+    # The version that draws the pictures; a fine-tune's base; for an export, the version
+    # serving when it was asked for.
     model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
     status: Mapped[JobStatus] = mapped_column(_enum(JobStatus), default=JobStatus.QUEUED)
     error: Mapped[str | None] = mapped_column(Text)
@@ -219,6 +230,8 @@ class Job(Base):
     discord_channel_id: Mapped[int | None] = mapped_column(BigInteger)
     discord_message_id: Mapped[int | None] = mapped_column(BigInteger)
     grid_sha256: Mapped[str | None] = mapped_column(String(64))
+    # What a data job made (an export's folder and rows, a fine-tune's adapter), once done.
+    outcome: Mapped[dict[str, Any] | None] = mapped_column()
     # Which worker runs the job and until when its claim holds; an expired claim on an
     # unfinished job means the worker died and the job is run again.
     claimed_by: Mapped[str | None] = mapped_column(String(200))

@@ -1,8 +1,9 @@
-"""How a job's pictures are made: one typed model, stored as JSON in ``jobs.parameters``.
+"""How a job is made: one typed model, stored as JSON in ``jobs.parameters``.
 
-Every kind of job has a size, steps, guidance and a picture count; the other fields belong to
-some kinds only and are left out of the stored JSON when unset, so a row reads back exactly as
-it was written, and exports (which carry the stored JSON) do not change shape.
+Every kind of job has a size, steps, guidance and a picture count (data jobs make no pictures:
+a count of 0, and what they are asked for in ``export`` or ``fine_tune``); the other fields
+belong to some kinds only and are left out of the stored JSON when unset, so a row reads back
+exactly as it was written, and exports (which carry the stored JSON) do not change shape.
 """
 
 from __future__ import annotations
@@ -10,6 +11,28 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
+
+
+class ExportRequest(BaseModel):
+    """An export job: which dataset layout, into which new folder."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    format: str
+    out: str
+
+
+class FineTuneRequest(BaseModel):
+    """A fine-tune job: the data, the adapter folder, the base model and the training options
+    (``engine.train.options.TrainingOptions`` as JSON: storage does not depend on the engine)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data: str
+    out: str
+    work: str
+    model: str
+    training: dict[str, Any]
 
 
 class JobParameters(BaseModel):
@@ -38,6 +61,17 @@ class JobParameters(BaseModel):
     refine_strength: float | None = None
     source_width: int | None = None
     source_height: int | None = None
+    # Data jobs: what they are asked to do.
+    export: ExportRequest | None = None
+    fine_tune: FineTuneRequest | None = None
+
+    @classmethod
+    def for_data(
+        cls, *, export: ExportRequest | None = None, fine_tune: FineTuneRequest | None = None
+    ) -> JobParameters:
+        """The parameters of a job that makes no pictures."""
+        nothing_drawn = {"width": 0, "height": 0, "steps": 0, "guidance": 0.0, "count": 0}
+        return cls(**nothing_drawn, export=export, fine_tune=fine_tune)
 
     @property
     def is_blind(self) -> bool:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -102,54 +102,26 @@ def export_dataset(
     dataset card), with people as keyed pseudonyms (PICKLOOP_EXPORT_SECRET).
 
     The data is curated as `pickloop curate` reports it, with the same options."""
-    from bot.core.data.curation import check_model_versions
+    from bot.core.data.exports import check_secret, checked_format, export_data
 
     settings = read_settings()
     curation = _curation(settings, min_signals, min_entropy, since, until, model, keep_duplicates)
-    secret = settings.export_secret.get_secret_value() if settings.export_secret else ""
-    # Imported only when exporting: datasets and pyarrow take a while to load.
-    from bot.core.opening import open_database_with_data
-    from storage.export import (
-        FORMATS,
-        ExportError,
-        ExportOptions,
-        MissingSecretError,
-        Pseudonyms,
-        export_from_database,
-    )
-    from storage.imagestore import ImageStore, ImageStoreError
-
-    chosen = FORMATS.get(format.strip().lower())
-    if chosen is None:
-        fail(f"--format {format!r} is not a format; use {', '.join(FORMATS)}", 2)
     try:
-        Pseudonyms(secret)
-    except MissingSecretError as error:
+        chosen = checked_format(format)
+    except UserError as error:
+        fail(f"--format {error}", 2)
+    try:
+        check_secret(settings)
+    except UserError as error:
         fail(str(error), 2)
-    store = ImageStore(settings.image_dir.resolve())
-
-    async def work(progress: Callable[[int, int], None] | None) -> dict[str, Any]:
-        database = await open_database_with_data(settings)
-        try:
-            await check_model_versions(database, curation)
-            result = await export_from_database(
-                database,
-                chosen,
-                out,
-                read_png=store.read,
-                secret=secret,
-                curation=curation,
-                options=ExportOptions(license=settings.export_license),
-                progress=progress,
-            )
-        finally:
-            await database.dispose()
-        return result.to_json()
+    from storage.imagestore import ImageStoreError
 
     with _rows_bar(enabled=not as_json) as progress:
         try:
-            done = asyncio.run(work(progress))
-        except (ExportError, UserError) as error:
+            found = asyncio.run(
+                export_data(settings, chosen, out, curation=curation, progress=progress)
+            )
+        except UserError as error:
             fail(str(error), 2)
         except ImageStoreError as error:
             fail(f"the export stopped, nothing was written: {error}", 1)
@@ -160,6 +132,7 @@ def export_dataset(
                 "place you may write",
                 1,
             )
+    done = found.to_json()
     if as_json:
         print(json.dumps(done))
         return

@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import ValidationError
 
 from bot.cli.common import fail, read_settings, stderr
-from bot.cli.train import AverageOption, ConvolutionsOption, ExtrapolateOption, FloorOption
+from bot.cli.training_flags import training_flags
 from bot.core.errors import UserError
 from bot.lab.loop.options import LoopOptions
+from engine.train.options import TrainingOptions, options_problem
 
 if TYPE_CHECKING:
     from bot.lab.loop.demo import LoopResult
@@ -21,9 +23,29 @@ if TYPE_CHECKING:
 
 # The options' own defaults: one place says what the demo does when it is not told.
 DEFAULTS = LoopOptions()
+# The flags of LoopOptions' own fields, to name them in a refusal.
+_FLAGS = {
+    "taste": "--taste",
+    "people": "--people",
+    "grids_per_person": "--grids",
+    "comparison_grids_per_person": "--comparison-grids",
+    "steps": "--steps",
+    "seed": "--seed",
+    "methods": "--method",
+}
 
 
+@training_flags(
+    DEFAULTS.training,
+    skip=("method", "seed", "validate_every", "checkpoint_every"),
+    renamed={"steps": "--train-steps"},
+    helps={
+        "steps": "Fine-tuning steps per method.",
+        "batch_size": "Pictures a training step sees (DPO: half as many pairs).",
+    },
+)
 def loop_demo(
+    training: TrainingOptions,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -50,23 +72,9 @@ def loop_demo(
     steps: Annotated[
         int, typer.Option("--steps", min=1, help="Denoising steps a grid.")
     ] = DEFAULTS.steps,
-    train_steps: Annotated[
-        int, typer.Option("--train-steps", min=1, help="Fine-tuning steps per method.")
-    ] = DEFAULTS.train_steps,
-    rank: Annotated[int, typer.Option("--rank", min=1, max=256)] = DEFAULTS.rank,
-    lr: Annotated[float, typer.Option("--lr", min=0.0)] = DEFAULTS.learning_rate,
-    beta: Annotated[float, typer.Option("--beta", min=0.0)] = DEFAULTS.beta,
-    batch: Annotated[
-        int,
-        typer.Option(
-            "--batch", min=1, help="Pictures a training step sees (DPO: half as many pairs)."
-        ),
-    ] = DEFAULTS.batch_size,
-    average_last: AverageOption = DEFAULTS.average_last,
-    timestep_floor: FloorOption = DEFAULTS.timestep_floor,
-    convolutions: ConvolutionsOption = DEFAULTS.adapt_convolutions,
-    extrapolate: ExtrapolateOption = DEFAULTS.extrapolate,
-    seed: Annotated[int, typer.Option("--seed", min=0)] = DEFAULTS.seed,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, help=LoopOptions.model_fields["seed"].description)
+    ] = DEFAULTS.seed,
     method: Annotated[
         list[str] | None,
         typer.Option("--method", help="dpo and/or kto (repeat it); the first one is headlined."),
@@ -92,21 +100,13 @@ def loop_demo(
             grids_per_person=grids,
             comparison_grids_per_person=comparison_grids,
             steps=steps,
-            train_steps=train_steps,
-            rank=rank,
-            learning_rate=lr,
-            beta=beta,
-            batch_size=batch,
-            average_last=average_last,
-            timestep_floor=timestep_floor,
-            adapt_convolutions=convolutions,
-            extrapolate=extrapolate,
+            training=training,
             seed=seed,
-            methods=methods,  # type: ignore[arg-type]  # checked by LoopOptions
+            methods=methods,
             control=control,
         )
-    except UserError as error:
-        fail(str(error), 2)
+    except ValidationError as error:
+        fail(options_problem(error, _FLAGS), 2)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     folder = (out or settings.data_dir / "loop-demo" / stamp).resolve()
     show_stages = not as_json and sys.stderr.isatty()

@@ -11,6 +11,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.config import Settings
+from bot.core.data.data_jobs import DataJobs
+from bot.core.data.exports import ExportHandler
+from bot.core.data.training_jobs import FineTuneHandler
+from bot.core.jobs.handlers import Handlers, JobHandler
+from bot.core.jobs.pictures import PictureHandler
 from bot.core.jobs.processes import new_worker_id, worker_is_gone
 from bot.core.jobs.progress import ProgressHub
 from bot.core.jobs.runner import JobRunner
@@ -26,7 +31,7 @@ from bot.core.people.rating import RatingService
 from engine.protocol import Engine
 from storage.db import Database
 from storage.imagestore import ImageStore
-from storage.models import JobStatus
+from storage.models import JobKind, JobStatus
 from storage.queue import JobQueue
 
 if TYPE_CHECKING:
@@ -52,6 +57,7 @@ class App:
     preferences: Preferences
     accounts: Accounts
     moderation: Moderation
+    data_jobs: DataJobs
 
     async def resume_interrupted(
         self, progress_for: Callable[[str], ProgressCallback | None] | None = None
@@ -67,6 +73,19 @@ class App:
             on_progress = progress_for(job_id) if progress_for else None
             finished.append((job_id, await self.runner.run(job_id, on_progress)))
         return finished
+
+
+def job_handlers(
+    settings: Settings, database: Database, store: ImageStore, engine: Engine
+) -> Handlers:
+    """What runs each kind of job (see ``bot.core.jobs.handlers``)."""
+    pictures = PictureHandler(database, store, engine)
+    handlers: dict[JobKind, JobHandler] = {
+        kind: pictures for kind in JobKind if kind.makes_pictures
+    }
+    handlers[JobKind.EXPORT] = ExportHandler(settings)
+    handlers[JobKind.FINE_TUNE] = FineTuneHandler(settings)
+    return handlers
 
 
 def local_engine(settings: Settings) -> LocalEngine:
@@ -108,7 +127,12 @@ async def open_app(
     service = JobService(
         database, store, active_engine, settings, worker_id, chance, run_own_jobs=run_own_jobs
     )
-    runner = JobRunner(database, store, active_engine, worker_id, settings.job_lease_seconds)
+    runner = JobRunner(
+        database,
+        job_handlers(settings, database, store, active_engine),
+        worker_id,
+        settings.job_lease_seconds,
+    )
     queue = JobQueue(database, settings.job_lease_seconds)
     watch = JobWatch(database, settings.queue_poll_seconds)
     heartbeat: asyncio.Task[None] | None = None
@@ -132,6 +156,7 @@ async def open_app(
             preferences=Preferences(database, settings),
             accounts=Accounts(database, settings),
             moderation=Moderation(database, settings),
+            data_jobs=DataJobs(service, settings),
         )
     finally:
         await watch.close()

@@ -16,13 +16,16 @@ import discord
 from discord import app_commands
 
 from bot.core.actor import Actor
-from bot.core.data.exports import EXPORT_FORMATS, export_in_own_process
+from bot.core.app import App
+from bot.core.data.exports import EXPORT_FORMATS
 from bot.core.errors import PermissionDenied, UserError
+from bot.core.jobs.job_view import JobView
 from bot.core.moderation.server import QueuedJob
 from bot.ui.base import Button, Interaction, PickloopClient, bot_of
 from bot.ui.buttons import JOB
 from bot.ui.delivery import actor_of
 from bot.ui.messages import excerpt, standing
+from engine.train.options import TrainingOptions
 
 # The list shows this many jobs; each queued one gets a Cancel button (Discord allows 25).
 SHOWN = 20
@@ -169,17 +172,27 @@ async def unblock(interaction: Interaction, user: discord.User) -> None:
 
 
 async def export(interaction: Interaction, format: str) -> None:
-    async def act(bot: PickloopClient, actor: Actor, manages_server: bool) -> Reply:
-        bot.app.moderation.check(actor, manages_server=manages_server)
-        done = await export_in_own_process(bot.app.settings, format)
-        splits = ", ".join(f"{split} {rows}" for split, rows in done.splits.items())
-        return (
-            f"Exported {done.rows} {done.format} rows ({splits}) on the server, to "
-            f"`{done.folder}`. `datasets.load_dataset` reads that folder as it is.",
-            None,
-        )
+    """Queued as a job: the answer says where the export went once a worker has made it."""
+    manages_server = _manages_server(interaction)
 
-    await _answer(interaction, act)
+    async def submit(app: App, actor: Actor) -> JobView:
+        app.moderation.check(actor, manages_server=manages_server)
+        return await app.data_jobs.export(actor, format)
+
+    await bot_of(interaction).answer(interaction, submit, private=True)
+
+
+async def train(interaction: Interaction, method: str, export: str | None = None) -> None:
+    """Queued as a job on the newest export of the method's layout, or on the one named."""
+    manages_server = _manages_server(interaction)
+
+    async def submit(app: App, actor: Actor) -> JobView:
+        app.moderation.check(actor, manages_server=manages_server)
+        data = str(app.data_jobs.export_named(export)) if export else None
+        options = TrainingOptions(method="kto" if method == "kto" else "dpo")
+        return await app.data_jobs.fine_tune(actor, options, data=data)
+
+    await bot_of(interaction).answer(interaction, submit, private=True)
 
 
 def admin_group() -> app_commands.Group:
@@ -202,6 +215,17 @@ def admin_group() -> app_commands.Group:
                 format=[app_commands.Choice(name=name, value=name) for name in EXPORT_FORMATS]
             )(export),
             {"format": "pairs (Diffusion-DPO), kto, or rankings (lossless)"},
+        ),
+        (
+            "train",
+            "Fine-tune a LoRA adapter of the model on an export, on the server.",
+            app_commands.choices(
+                method=[app_commands.Choice(name=name, value=name) for name in ("dpo", "kto")]
+            )(train),
+            {
+                "method": "dpo (on a pairs export) or kto (on a kto export)",
+                "export": "The export's folder name (default: the newest of its layout)",
+            },
         ),
     ]
     for name, description, callback, options in commands:

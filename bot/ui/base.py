@@ -41,7 +41,9 @@ class PickloopClient(discord.Client, abc.ABC):
         self._background: set[asyncio.Task[None]] = set()
 
     @abc.abstractmethod
-    async def answer(self, interaction: Interaction, submit: Submit, *, run: bool = True) -> None:
+    async def answer(
+        self, interaction: Interaction, submit: Submit, *, run: bool = True, private: bool = False
+    ) -> None:
         """The one way a command or a click asks for a job (see ``bot.ui.delivery``)."""
 
     @abc.abstractmethod

@@ -100,9 +100,17 @@ class PickloopBot(PickloopClient):
     async def on_raw_reaction_add(self, event: discord.RawReactionActionEvent) -> None:
         await reactions.on_reaction(self.app, self, event)
 
-    async def answer(self, interaction: Interaction, submit: Submit, *, run: bool = True) -> None:
+    async def answer(
+        self, interaction: Interaction, submit: Submit, *, run: bool = True, private: bool = False
+    ) -> None:
         await delivery.answer(
-            self.app, interaction, submit, self.in_background, self.worker, queues=run
+            self.app,
+            interaction,
+            submit,
+            self.in_background,
+            self.worker,
+            queues=run,
+            private=private,
         )
 
     async def rate(self, interaction: Interaction, job_id: str, emoji: str) -> None:

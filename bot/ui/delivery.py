@@ -46,6 +46,7 @@ async def answer(
     worker: QueueWorker | None,
     *,
     queues: bool = True,
+    private: bool = False,
 ) -> None:
     """Acknowledge at once, queue the job, and leave waiting for it to a background task.
 
@@ -53,9 +54,8 @@ async def answer(
     stands. ``worker``: this process's own worker, if it runs one; whichever process runs the
     job, its end is learnt of from the database.
     """
-    await interaction.response.defer(
-        thinking=True, ephemeral=interaction.user.id in interaction.client.private_replies
-    )
+    private = private or interaction.user.id in interaction.client.private_replies
+    await interaction.response.defer(thinking=True, ephemeral=private)
     actor = actor_of(interaction)
     try:
         # Over a cap, nothing is written: the caps are counted where the job is written.
@@ -70,7 +70,7 @@ async def answer(
         await refuse(interaction, "Sorry, something went wrong on pickloop's side; try again.")
         return
     if not queues:
-        spawn(deliver(app, interaction, queued))
+        spawn(deliver(app, interaction, queued, private=private))
         return
     progress = ProgressEdits(interaction, queued, app.settings.discord_progress_seconds)
     stop_watching = app.progress.watch(queued.job_id, progress)
@@ -84,7 +84,7 @@ async def answer(
         raise
     if position is not None:
         progress.queued(position)
-    spawn(deliver(app, interaction, queued, progress, stop_watching))
+    spawn(deliver(app, interaction, queued, progress, stop_watching, private=private))
 
 
 async def rate(app: App, interaction: Interaction, job_id: str, emoji: str) -> None:
@@ -113,6 +113,8 @@ async def deliver(
     queued: JobView,
     progress: ProgressEdits | None = None,
     stop_watching: Callable[[], None] | None = None,
+    *,
+    private: bool = False,
 ) -> None:
     """Wait for the job to end, then replace the "thinking…" message with its picture and
     buttons. Without ``progress`` (nothing was queued) the job is shown as it stands."""
@@ -124,7 +126,10 @@ async def deliver(
             await progress.settle()
         view = await app.service.show(queued.job_id)
         if view.status != JobStatus.DONE.value:
-            await show(interaction, content=messages.unfinished(view))
+            await show(interaction, content=messages.unfinished(view), private=private)
+            return
+        if view.outcome is not None:
+            await show(interaction, content=messages.outcome(view), private=private)
             return
         picture = await asyncio.to_thread(messages.image_file, view, interaction.filesize_limit)
         posted = await show(
@@ -171,6 +176,7 @@ async def show(
     content: str,
     picture: discord.File | None = None,
     buttons: discord.ui.View | None = None,
+    private: bool = False,
 ) -> discord.Message:
     """Turn the deferred message into the result; if that message can no longer be edited,
     post the result anew.
@@ -194,7 +200,7 @@ async def show(
     channel = interaction.channel
     destination: discord.abc.Messageable | None = (
         interaction.user
-        if interaction.user.id in interaction.client.private_replies
+        if private or interaction.user.id in interaction.client.private_replies
         # Slash commands come from channels one can post in; a forum or a category is not one.
         else channel
         if isinstance(channel, discord.abc.Messageable)

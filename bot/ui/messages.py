@@ -48,14 +48,43 @@ def recipe(view: JobView) -> str:
     return "\n".join(lines)
 
 
+def title(view: JobView) -> str:
+    """What a job is, in a few words: its prompt, or the data work it does."""
+    export, fine_tune = view.parameters.export, view.parameters.fine_tune
+    if export is not None:
+        return f"Export of the {export.format} dataset"
+    if fine_tune is not None:
+        return f"Fine-tune ({fine_tune.training.get('method', 'dpo')}) of {fine_tune.model}"
+    return discord.utils.escape_markdown(view.prompt)[:1500]
+
+
+def outcome(view: JobView) -> str:
+    """What a finished data job made, for the admin who asked."""
+    found = view.outcome or {}
+    if view.parameters.export is not None:
+        splits = ", ".join(f"{split} {rows}" for split, rows in found.get("splits", {}).items())
+        return (
+            f"Exported {found.get('rows', 0)} {found.get('format')} rows ({splits}) on the "
+            f"server, to `{found.get('folder')}`. `datasets.load_dataset` reads that folder as "
+            f"it is. · job `{view.job_id}`"
+        )
+    accuracy = found.get("implicit_accuracy")
+    validated = f"; validation implicit accuracy {accuracy:.1%}" if accuracy is not None else ""
+    return (
+        f"Fine-tuned ({found.get('method')}, {found.get('steps')} steps, "
+        f"{found.get('seconds')} s{validated}): the adapter is on the server, in "
+        f"`{found.get('adapter')}`. · job `{view.job_id}`"
+    )
+
+
 def in_progress(view: JobView, step: int, total: int) -> str:
-    prompt = discord.utils.escape_markdown(view.prompt)[:1500]
+    prompt = title(view)
     percent = round(100 * step / total) if total else 0
     return f"**{prompt}** — {percent}% (step {step} of {total}) · job `{view.job_id}`"
 
 
 def queued(view: JobView, position: int) -> str:
-    prompt = discord.utils.escape_markdown(view.prompt)[:1500]
+    prompt = title(view)
     return f"**{prompt}** — Queued: position {position} · job `{view.job_id}`"
 
 

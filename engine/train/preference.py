@@ -13,88 +13,30 @@ optimizer, the random state and the step, so a resumed run goes on with the same
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from diffusers import DDPMScheduler, StableDiffusionPipeline
 from PIL import Image
+from pydantic import ValidationError
 
 from engine.train.data import LabelExample, PairExample
-from engine.train.limits import MOST_EXTRAPOLATION
 from engine.train.losses import PreferenceLoss, dpo_loss, kto_loss
 from engine.train.objective import denoising_target, per_sample_errors
+from engine.train.options import TrainingOptions
 
-Method = Literal["dpo", "kto"]
 CHECKPOINT = "checkpoint.pt"
 # What every adapter reaches: the attention projections.
 ATTENTION_MODULES = ("to_q", "to_k", "to_v", "to_out.0")
 # The ResNet blocks' two convolutions, for an adapter that also reaches where the UNet lays a
 # picture out (LoCon-style); diffusers' load_lora_weights reads such adapters as well.
 CONVOLUTION_MODULES = ("conv1", "conv2")
-
-
-@dataclass(frozen=True)
-class PreferenceOptions:
-    method: Method
-    rank: int = 8
-    steps: int = 200
-    learning_rate: float = 1e-4
-    # Diffusion-DPO's beta with T * omega(lambda_t) folded in. Why the defaults are what they
-    # are, measured: docs/training-options.md.
-    beta: float = 2500.0
-    batch_size: int = 8
-    accumulate: int = 1
-    seed: int = 0
-    # "fp16" or "bf16": autocast on a GPU; on a CPU only "no" is offered.
-    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
-    validate_every: int = 50
-    checkpoint_every: int = 50
-    desirable_weight: float = 1.0
-    undesirable_weight: float = 1.0
-    # KTO: every batch holds as many desirable as undesirable pictures (the odd one
-    # undesirable), drawn from each side, instead of a plain draw.
-    balanced_batches: bool = False
-    # The share of the last steps whose adapter weights are averaged into the adapter the run
-    # ends with (0: the last step's own weights).
-    average_last: float = 0.0
-    # Training draws its timesteps from this share of the schedule upwards (0: all of them;
-    # 0.5: only the noisier half, where a picture's layout and colours are settled).
-    timestep_floor: float = 0.0
-    # Adapt the ResNet blocks' convolutions too, not only attention: more of the UNet to move,
-    # at about an eighth more a step.
-    adapt_convolutions: bool = False
-    # The adapter written is the trained change to the UNet times this (1: as trained), going
-    # further the way people prefer, as ExPO does (Zheng et al. 2024). Training, checkpoints
-    # and validation along the way use the trained adapter itself; the last validation is of
-    # the adapter as written.
-    extrapolate: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.method not in ("dpo", "kto"):
-            raise ValueError("the method is dpo or kto")
-        for name in ("rank", "steps", "batch_size", "accumulate"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
-        if self.learning_rate <= 0 or self.beta <= 0:
-            raise ValueError("the learning rate and beta must be positive")
-        if not 0 <= self.average_last < 1:
-            raise ValueError("average_last is a share of the steps, at least 0 and below 1")
-        if not 0 <= self.timestep_floor < 1:
-            raise ValueError("timestep_floor is a share of the schedule, at least 0 and below 1")
-        if not 0 < self.extrapolate <= MOST_EXTRAPOLATION:
-            raise ValueError(f"extrapolate is above 0 and at most {MOST_EXTRAPOLATION:g}")
-
-    @property
-    def first_averaged_step(self) -> int:
-        """The first step whose weights go into the average (past the last: no average)."""
-        return self.steps - round(self.steps * self.average_last) + 1
 
 
 Examples = Sequence[PairExample] | Sequence[LabelExample]
@@ -122,7 +64,7 @@ class PreferenceTrainer:
         train: Examples,
         validation: Examples,
         work_dir: Path,
-        options: PreferenceOptions,
+        options: TrainingOptions,
     ) -> None:
         from peft import LoraConfig
 
@@ -388,8 +330,15 @@ class PreferenceTrainer:
             "implicit_accuracy": sum(a * n for a, n in zip(accuracies, sizes, strict=True)) / total,
         }
 
-    def run(self, stop_after: int | None = None, progress: bool = True) -> list[float]:
-        """Train to the last step (or `stop_after` more), validating and checkpointing as set."""
+    def run(
+        self,
+        stop_after: int | None = None,
+        progress: bool = True,
+        on_step: Callable[[int, int], None] | None = None,
+    ) -> list[float]:
+        """Train to the last step (or `stop_after` more), validating and checkpointing as set;
+        `progress` draws a bar on the terminal, `on_step` is told each step done and the steps
+        in all."""
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -435,6 +384,8 @@ class PreferenceTrainer:
                 )
                 if self.step % self.options.checkpoint_every == 0:
                     self.save_checkpoint()
+                if on_step is not None:
+                    on_step(self.step, self.options.steps)
         self.save_checkpoint()
         return losses
 
@@ -470,7 +421,7 @@ class PreferenceTrainer:
 
     def save_checkpoint(self) -> None:
         payload = {
-            "options": dataclasses.asdict(self.options),
+            "options": self.options.model_dump(),
             "examples": len(self.train_data),
             "step": self.step,
             "seconds": self.seconds,
@@ -491,10 +442,10 @@ class PreferenceTrainer:
         # A checkpoint written before an option existed ran as its default does now (an option
         # is added with the default that keeps what runs did before it).
         try:
-            saved = dataclasses.asdict(PreferenceOptions(**payload["options"]))
-        except TypeError:  # an option this version does not know
+            saved = TrainingOptions.model_validate(payload["options"]).model_dump()
+        except ValidationError:  # an option this version does not know
             saved = payload["options"]
-        if saved != dataclasses.asdict(self.options):
+        if saved != self.options.model_dump():
             raise ValueError(f"{self.work_dir} holds a run with other options")
         if payload["examples"] != len(self.train_data):
             raise ValueError(f"{self.work_dir} holds a run on other data")
@@ -518,7 +469,7 @@ class PreferenceTrainer:
         )
         facts = {
             **about,
-            "options": dataclasses.asdict(self.options),
+            "options": self.options.model_dump(),
             "examples": len(self.train_data),
             "validation_examples": 0 if self.validation_data is None else len(self.validation_data),
             "steps": self.step,

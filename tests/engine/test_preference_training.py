@@ -13,7 +13,8 @@ from PIL import Image as PILImage
 
 from engine.loader import load_model
 from engine.train.data import DataError, load_labels, load_pairs
-from engine.train.preference import CHECKPOINT, PreferenceOptions, PreferenceTrainer
+from engine.train.options import TrainingOptions
+from engine.train.preference import CHECKPOINT, PreferenceTrainer
 
 COLOURS = {"red": (220, 30, 30), "blue": (30, 30, 220)}
 
@@ -83,7 +84,7 @@ def test_a_folder_without_the_columns_is_refused_with_a_reason(tmp_path: Path) -
         load_pairs(str(labels_folder(tmp_path)))
 
 
-def quick(method: str, **changes: object) -> PreferenceOptions:
+def quick(method: str, **changes: object) -> TrainingOptions:
     values: dict[str, object] = {
         "method": method,
         "rank": 4,
@@ -93,7 +94,7 @@ def quick(method: str, **changes: object) -> PreferenceOptions:
         "validate_every": 2,
         "checkpoint_every": 2,
     }
-    return PreferenceOptions(**(values | changes))  # type: ignore[arg-type]
+    return TrainingOptions.model_validate(values | changes)
 
 
 def pipeline(model_dir: Path):  # type: ignore[no-untyped-def]

@@ -1,27 +1,35 @@
-"""Dataset exports asked for from Discord (``/admin export``), run as ``pickloop export``.
+"""Dataset exports: what ``pickloop export`` runs, and the export jobs of the queue
+(``/admin export``).
 
 An export reads every grid and encodes every picture: minutes of CPU work that must not run
-on the bot's event loop, where it would hold up every acknowledgement. So it runs in a process
-of its own, the same ``pickloop export`` an operator runs at the terminal, told the bot's own
-settings through its environment.
+on the bot's event loop, where it would hold up every acknowledgement. An export job therefore
+runs in a thread of its own with its own event loop and database connection.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings
 from bot.core.errors import UserError
+from bot.core.jobs.handlers import JobResult
+from engine.types import Progress, ProgressCallback
+from storage.models import Job
+
+if TYPE_CHECKING:
+    from storage.labels.curate import Curation
 
 # The formats of ``storage.export.FORMATS``, named here so that asking for one costs no import
 # of pyarrow and datasets in the bot.
 EXPORT_FORMATS = ("pairs", "kto", "rankings")
+
+RowsWritten = Callable[[int, int], None]
+"""Told the rows written so far and the rows to write."""
 
 
 @dataclass(frozen=True)
@@ -31,50 +39,112 @@ class ExportDone:
     rows: int
     splits: dict[str, int]
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "folder": str(self.folder),
+            "rows": self.rows,
+            "splits": dict(self.splits),
+        }
+
+    @classmethod
+    def from_json(cls, found: dict[str, Any]) -> ExportDone:
+        return cls(found["format"], Path(found["folder"]), int(found["rows"]), found["splits"])
+
+
+def time_stamp(now: datetime | None = None) -> str:
+    """The time in a folder name: UTC, to the second, sorting as time goes."""
+    return (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+
 
 def export_folder(settings: Settings, format_name: str, now: datetime | None = None) -> Path:
     """A new folder under the data folder, named by format and time: exports never overwrite."""
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    return (settings.data_dir / "exports" / f"{format_name}-{stamp}").resolve()
+    return (settings.data_dir / "exports" / f"{format_name}-{time_stamp(now)}").resolve()
 
 
-async def export_in_own_process(settings: Settings, format_name: str) -> ExportDone:
-    """Run ``pickloop export`` for ``format_name`` into a new folder; UserError with its reason
-    when it refuses (no secret, nothing to export)."""
-    if format_name not in EXPORT_FORMATS:
-        raise UserError(f"{format_name!r} is not a format; use {', '.join(EXPORT_FORMATS)}.")
-    out = export_folder(settings, format_name)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "export",
-        "--format",
-        format_name,
-        "--out",
-        str(out),
-        "--json",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=_environment(settings),
-    )
-    stdout, stderr = await process.communicate()
-    if process.returncode != 0:
-        lines = stderr.decode(errors="replace").strip().splitlines()
-        reason = lines[-1].removeprefix("pickloop: ") if lines else "no reason given"
-        raise UserError(f"The export did not run: {reason}")
-    done = json.loads(stdout.decode().strip().splitlines()[-1])
-    return ExportDone(done["format"], Path(done["folder"]), int(done["rows"]), done["splits"])
+def checked_format(name: str) -> str:
+    """The format called ``name``; UserError, naming the formats, for anything else."""
+    chosen = name.strip().lower()
+    if chosen not in EXPORT_FORMATS:
+        raise UserError(f"{name!r} is not a format; use {', '.join(EXPORT_FORMATS)}.")
+    return chosen
 
 
-def _environment(settings: Settings) -> dict[str, str]:
-    """The bot's settings, as the child reads them (they may have come from a .env file or
-    from code, not from this process's environment)."""
-    env = dict(os.environ)
-    env["PICKLOOP_DATA_DIR"] = str(settings.data_dir.resolve())
-    env["PICKLOOP_DATABASE_URL"] = settings.resolved_database_url
-    env["PICKLOOP_EXPORT_LICENSE"] = settings.export_license
-    env.pop("PICKLOOP_EXPORT_SECRET", None)
-    if settings.export_secret is not None:
-        env["PICKLOOP_EXPORT_SECRET"] = settings.export_secret.get_secret_value()
-    return env
+def check_secret(settings: Settings) -> str:
+    """The pseudonym secret; UserError, saying how to set one, when there is none."""
+    from storage.export import MissingSecretError, Pseudonyms
+
+    secret = settings.export_secret.get_secret_value() if settings.export_secret else ""
+    try:
+        Pseudonyms(secret)
+    except MissingSecretError as error:
+        raise UserError(str(error)) from None
+    return secret
+
+
+async def export_data(
+    settings: Settings,
+    format_name: str,
+    out: Path,
+    *,
+    curation: Curation | None = None,
+    progress: RowsWritten | None = None,
+) -> ExportDone:
+    """Export what people did into the new folder ``out``, on a database connection of its own.
+
+    UserError when there is nothing to export or no secret; nothing is written then. An
+    ImageStoreError (a picture's file is damaged) and an OSError (``out`` cannot be made) stop
+    it with nothing written too."""
+    # Imported only when exporting: datasets and pyarrow take a while to load.
+    from bot.core.data.curation import check_model_versions
+    from bot.core.opening import open_database_with_data
+    from storage.export import FORMATS, ExportError, ExportOptions, export_from_database
+    from storage.imagestore import ImageStore
+
+    chosen = FORMATS[checked_format(format_name)]
+    secret = check_secret(settings)
+    database = await open_database_with_data(settings)
+    try:
+        if curation is not None:
+            await check_model_versions(database, curation)
+        result = await export_from_database(
+            database,
+            chosen,
+            out,
+            read_png=ImageStore(settings.image_dir.resolve()).read,
+            secret=secret,
+            curation=curation,
+            options=ExportOptions(license=settings.export_license),
+            progress=progress,
+        )
+    except ExportError as error:
+        raise UserError(str(error)) from None
+    finally:
+        await database.dispose()
+    return ExportDone.from_json(result.to_json())
+
+
+class ExportHandler:
+    """Runs export jobs: the export ``pickloop export`` makes, into the folder the job names."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    async def run(self, job: Job, on_progress: ProgressCallback | None) -> JobResult:
+        request = job.parameters.export
+        if request is None:
+            raise RuntimeError("this export job was stored without what to export")
+        loop = asyncio.get_running_loop()
+
+        def rows_written(written: int, total: int) -> None:
+            if on_progress is not None:
+                loop.call_soon_threadsafe(on_progress, Progress(step=written, total=total))
+
+        def in_own_loop() -> ExportDone:
+            export = export_data(
+                self._settings, request.format, Path(request.out), progress=rows_written
+            )
+            return asyncio.run(export)
+
+        done = await asyncio.to_thread(in_own_loop)
+        return JobResult(outcome=done.to_json())

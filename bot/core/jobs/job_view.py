@@ -49,6 +49,8 @@ class JobView:
     grid_path: str | None
     images: list[ImageView]
     warnings: list[str] = field(default_factory=list)
+    # What a data job made (an export's folder and rows, a fine-tune's adapter), once done.
+    outcome: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         shown = asdict(self)
@@ -106,6 +108,7 @@ def job_view(
             for i, image in enumerate(images)
         ],
         warnings=list(warnings or []),
+        outcome=job.outcome,
     )
 
 

@@ -274,6 +274,34 @@ class JobService:
             session.add(self._click(user, EventKind.REROLL, parent, None, job, actor))
         return await self.show(job.public_id)
 
+    async def queue_data_job(
+        self, actor: Actor, kind: JobKind, parameters: JobParameters, *, model: str | None = None
+    ) -> JobView:
+        """Queue an export or a fine-tune (``bot.core.data.data_jobs`` says what it asks for),
+        filed under the version of ``model`` if one is registered, else the serving one. The
+        front end has checked that the person may ask for it."""
+        assert not kind.makes_pictures
+        await self.ensure_default_model(load=False)
+        async with writing(self._database) as session:
+            user = await get_or_create_user(session, actor)
+            named = await _version_named(session, model_version_name(model)) if model else None
+            version = named or await self._model_version(session, None)
+            fine_tune = parameters.fine_tune
+            training_seed = fine_tune.training.get("seed", 0) if fine_tune else 0
+            job = self._new_job(
+                owner=user,
+                kind=kind,
+                prompt="",
+                negative_prompt="",
+                parameters=parameters,
+                base_seed=int(training_seed),
+                model_version_id=version.id,
+                actor=actor,
+            )
+            await self._queue(session, job)
+            views = await self._views(session, Job.id == job.id)
+        return views[0]
+
     async def react(self, actor: Actor, image_id: str, emoji: str) -> dict[str, Any]:
         """Record a reaction on an image (❤️ ⭐ 👍 👎, or ❌ by the owner to delete)."""
         async with self._database.sessions.begin() as session:

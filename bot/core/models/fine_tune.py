@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,7 @@ from bot.core.errors import UserError
 
 if TYPE_CHECKING:
     from bot.config import Settings
-    from engine.train.preference import PreferenceOptions
+    from engine.train.options import TrainingOptions
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def dataset_source(data: str) -> str:
 
 
 def fine_tune(
-    options: PreferenceOptions,
+    options: TrainingOptions,
     data: str,
     out: Path,
     *,
@@ -77,10 +78,12 @@ def fine_tune(
     model: str | None = None,
     work: Path | None = None,
     progress: bool = True,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> FineTuned:
     """Train an adapter of `model` (default: the configured one) on the dataset `data` (a
     folder, or ``hub:`` and a hub name: pairs for dpo, labels for kto) into `out`, resuming
-    from `work`.
+    from `work`. ``progress``: a bar on the terminal; ``on_step``: told each step and the steps
+    in all.
 
     UserError when the data or the model cannot be used; nothing is written then.
     """
@@ -112,7 +115,7 @@ def fine_tune(
         work or out.with_name(out.name + "-work"),
         options,
     )
-    trainer.run(progress=progress)
+    trainer.run(progress=progress, on_step=on_step)
     folder = trainer.save_adapter(out, {"base_model": spec, "data": data})
     validated = [record for record in trainer.history if "implicit_accuracy" in record]
     return FineTuned(

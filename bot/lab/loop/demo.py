@@ -11,7 +11,7 @@ service, runner, engine, curation, export, fine-tuning and model registry:
 2. **Curate, export, fine-tune.** The clicks are curated and exported as ``pairs`` and ``kto``
    datasets, and a LoRA adapter is trained on each (Diffusion-DPO and Diffusion-KTO), exactly
    as ``pickloop export`` and ``pickloop train`` do, and written extrapolated (three times the
-   change training made, by default: ``LoopOptions.extrapolate``).
+   change training made, by default: ``LoopOptions.training.extrapolate``).
 3. **Compare blind.** Each adapter is registered as a model version and served against the base
    model: every new grid shows two pictures of each at random positions. A panel of people
    with the hidden taste (in the main arm, the same people who made the data) imagine fresh
@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from statistics import fmean
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from PIL import Image as PILImage
 
@@ -55,18 +55,16 @@ from bot.core.jobs.job_view import JobView
 from bot.core.jobs.service import model_version_name
 from bot.core.models.fine_tune import FineTuned, fine_tune
 from bot.core.models.registry import ModelRegistry
-from bot.lab.loop.options import LoopOptions, Method
+from bot.lab.loop.options import LoopOptions
 from bot.lab.loop.people import Decision, Reroll, SimulatedPerson, Upscale
 from bot.lab.loop.taste import TASTES, Taste
 from engine import LocalEngine
+from engine.train.options import Method, TrainingOptions
 from storage.export import FORMATS, ExportError, export_from_database
 from storage.labels.curate import Curation, CurationReport, curate
 from storage.labels.versions import VersionReport
 from storage.labels.winrate import WinRate
 from storage.models import JobStatus
-
-if TYPE_CHECKING:
-    from engine.train.preference import PreferenceOptions
 
 Stage = Callable[[str], None]
 """Told what the demo is doing now, in a few words (a progress line)."""
@@ -173,10 +171,7 @@ class LoopResult:
         found["arms"] = {"main": self.main.to_json()}
         if self.control is not None:
             found["arms"]["control"] = self.control.to_json()
-        found["options"] = {
-            key: list(value) if isinstance(value, tuple) else value
-            for key, value in self.options.__dict__.items()
-        }
+        found["options"] = self.options.model_dump(mode="json")
         return found
 
 
@@ -341,31 +336,23 @@ def arm_settings_for(settings: Settings, folder: Path, steps: int) -> Settings:
 
 def preference_options(
     options: LoopOptions, method: Method, *, positive_labels: int, negative_labels: int
-) -> PreferenceOptions:
+) -> TrainingOptions:
     """How the demo fine-tunes with `method` on data whose KTO labels number as given."""
-    from engine.train.preference import PreferenceOptions
 
     # KTO's labels are mostly undesirable (three pictures passed over for each one chosen, and
     # whole re-rolled grids); weighed alike, they push the adapter away from everything the
     # model draws, whatever people liked. Weighing them down until both sides count the same,
     # as the KTO paper advises, leaves what people chose to steer it.
     balance = positive_labels / max(1, negative_labels)
-    return PreferenceOptions(
+    batch = options.training.batch_size
+    return options.training.changed(
         method=method,
-        rank=options.rank,
-        steps=options.train_steps,
-        learning_rate=options.learning_rate,
-        beta=options.beta,
         # A pair is two pictures: the same pictures a step, so both methods cost about alike.
-        batch_size=max(1, options.batch_size // 2) if method == "dpo" else options.batch_size,
+        batch_size=max(1, batch // 2) if method == "dpo" else batch,
         seed=options.seed,
-        validate_every=options.train_steps,
-        checkpoint_every=options.train_steps,
+        validate_every=options.training.steps,
+        checkpoint_every=options.training.steps,
         undesirable_weight=min(1.0, balance) if method == "kto" else 1.0,
-        average_last=options.average_last,
-        timestep_floor=options.timestep_floor,
-        adapt_convolutions=options.adapt_convolutions,
-        extrapolate=options.extrapolate,
     )
 
 

@@ -2,57 +2,50 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from bot.core.errors import UserError
 from bot.lab.loop.taste import TASTES
-from engine.train.limits import MOST_EXTRAPOLATION
+from engine.train.options import Method, TrainingOptions
 
-Method = Literal["dpo", "kto"]
+# How the demo fine-tunes unless told otherwise: bigger steps and batches than the bot's
+# defaults, and adapters written as three times the change training made (ExPO), since
+# training learns the people's direction but stops short of it. Why, measured:
+# docs/training-options.md.
+DEMO_TRAINING = TrainingOptions(steps=250, learning_rate=5e-4, batch_size=32, extrapolate=3.0)
 
 
-@dataclass(frozen=True)
-class LoopOptions:
-    taste: str = "larger"
-    people: int = 8
-    grids_per_person: int = 20
-    """Prompts each person imagines while the data is collected (re-rolls come on top). Why
-    these defaults, measured: docs/training-options.md."""
-    comparison_grids_per_person: int = 12
-    """Prompts each panel member imagines per blind comparison."""
-    steps: int = 12
-    """Denoising steps of every grid (fewer than the bot's 20, to fit the demo in 20 minutes
-    on a 2-core CPU)."""
-    train_steps: int = 250
-    rank: int = 8
-    learning_rate: float = 5e-4
-    beta: float = 2500.0
-    batch_size: int = 32
-    """Pictures a training step sees: KTO's labelled pictures, or half as many DPO pairs."""
-    average_last: float = 0.0
-    """The share of the last training steps whose adapter weights are averaged."""
-    timestep_floor: float = 0.0
-    """Training draws its timesteps from this share of the schedule up."""
-    adapt_convolutions: bool = False
-    """The adapters reach the UNet's ResNet convolutions too, not only its attention."""
-    extrapolate: float = 3.0
-    """Adapters are written as this many times the change training made (ExPO): training
-    learns the people's direction but stops short of it."""
-    seed: int = 0
-    methods: tuple[Method, ...] = ("kto", "dpo")
+class LoopOptions(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    taste: str = Field("larger", description="The simulated people's hidden taste.")
+    people: int = Field(8, ge=1, description="Simulated people.")
+    grids_per_person: int = Field(
+        20,
+        ge=1,
+        description="Prompts each person imagines while the data is collected (re-rolls come "
+        "on top).",
+    )
+    comparison_grids_per_person: int = Field(
+        12, ge=1, description="Prompts each person imagines per blind comparison."
+    )
+    steps: int = Field(
+        12,
+        ge=1,
+        description="Denoising steps of every grid (fewer than the bot's 20, to fit the demo in "
+        "20 minutes on a 2-core CPU).",
+    )
+    training: TrainingOptions = Field(
+        DEMO_TRAINING,
+        description="How each method fine-tunes; its method, seed and validation are set per "
+        "run, and DPO sees half as many pairs as KTO sees pictures (the same pictures a step).",
+    )
+    seed: int = Field(0, ge=0, description="The people, their prompts and the training.")
+    methods: tuple[Method, ...] = Field(("kto", "dpo"), min_length=1)
     control: bool = True
 
-    def __post_init__(self) -> None:
-        if self.taste not in TASTES:
-            raise UserError(f"--taste is one of {', '.join(TASTES)}")
-        for name in ("people", "grids_per_person", "comparison_grids_per_person", "steps"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name.replace('_', ' ')} must be at least 1")
-        for name in ("average_last", "timestep_floor"):
-            if not 0 <= getattr(self, name) < 1:
-                raise UserError(f"{name.replace('_', ' ')} must be at least 0 and below 1")
-        if not 0 < self.extrapolate <= MOST_EXTRAPOLATION:
-            raise UserError(f"--extrapolate is above 0 and at most {MOST_EXTRAPOLATION:g}")
-        if not self.methods or any(method not in ("dpo", "kto") for method in self.methods):
-            raise UserError("the methods are dpo and kto")
+    @field_validator("taste")
+    @classmethod
+    def _known_taste(cls, taste: str) -> str:
+        if taste not in TASTES:
+            raise ValueError(f"the taste is one of {', '.join(TASTES)}")
+        return taste

@@ -81,8 +81,8 @@ def test_a_short_demo_runs_the_whole_loop_and_counts_every_blind_click(
 @pytest.mark.parametrize(
     ("args", "reason"),
     [
-        (("--taste", "bitter"), "--taste is one of larger, redder"),
-        (("--method", "sgd"), "dpo and kto"),
+        (("--taste", "bitter"), "--taste: the taste is one of larger, redder"),
+        (("--method", "sgd"), "--method"),
         (("--people", "0"), "--people"),
         (("--average-last", "1"), "--average-last"),
         (("--extrapolate", "0"), "--extrapolate"),

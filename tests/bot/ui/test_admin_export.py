@@ -9,10 +9,11 @@ import pytest
 
 from bot.core.app import App
 from tests.bot.ui.conftest import StartBot
-from tests.bot.ui.harness import FakeDiscord, Gateway
+from tests.bot.ui.harness import Call, FakeDiscord, Gateway
 from tests.bot.ui.test_admin import ALICE, BOB, MODERATOR, answer_of
 from tests.bot.ui.test_buttons import result_of
-from tests.bot.ui.test_fairness import imagine
+from tests.bot.ui.test_fairness import imagine, refusal
+from tests.bot.ui.test_imagine import last_edit
 
 
 @pytest.fixture
@@ -32,9 +33,10 @@ async def test_an_admin_exports_pairs_and_is_told_where(
     gateway = await start_bot()
     await clicked_grid(gateway, fake_discord)
 
-    answer = await answer_of(
-        fake_discord, gateway.slash(MODERATOR, "admin", "export", format="pairs")
-    )
+    sent = gateway.slash(MODERATOR, "admin", "export", format="pairs")
+    await answer_of(fake_discord, sent)
+    # Queued as a job; the answer is edited once a worker has made the export.
+    answer = await fake_discord.wait_for(lambda: _exported(fake_discord, sent.token))
 
     content = answer.json["content"]
     assert content.startswith("Exported 3 pairs rows"), content
@@ -44,13 +46,47 @@ async def test_an_admin_exports_pairs_and_is_told_where(
     assert sum(split.num_rows for split in loaded.values()) == 3
 
 
+def _edit_saying(fake: FakeDiscord, token: str, words: str) -> Call | None:
+    edit = last_edit(fake, token)
+    return edit if edit is not None and words in edit.json["content"] else None
+
+
+def _exported(fake: FakeDiscord, token: str) -> Call | None:
+    return _edit_saying(fake, token, "Exported")
+
+
 async def test_someone_else_may_not_export(
     start_bot: StartBot, fake_discord: FakeDiscord, app: App
 ) -> None:
     gateway = await start_bot()
     await clicked_grid(gateway, fake_discord)
 
-    answer = await answer_of(fake_discord, gateway.slash(BOB, "admin", "export", format="kto"))
+    sent = gateway.slash(BOB, "admin", "export", format="kto")
+    answer = await fake_discord.wait_for(lambda: refusal(fake_discord, sent))
 
     assert "Only pickloop admins" in answer.json["content"]
     assert not (app.settings.data_dir / "exports").exists()
+    assert [view.kind for view in await app.service.list_jobs()] == ["upscale", "imagine"]
+
+
+async def test_an_admin_fine_tunes_on_the_newest_export_and_is_told_where_the_adapter_is(
+    start_bot: StartBot, fake_discord: FakeDiscord, app: App
+) -> None:
+    gateway = await start_bot()
+    await clicked_grid(gateway, fake_discord)
+    exported = gateway.slash(MODERATOR, "admin", "export", format="pairs")
+    await fake_discord.wait_for(lambda: _exported(fake_discord, exported.token))
+
+    sent = gateway.slash(MODERATOR, "admin", "train", method="dpo")
+    await answer_of(fake_discord, sent)
+    answer = await fake_discord.wait_for(
+        lambda: _edit_saying(fake_discord, sent.token, "Fine-tuned"), within=300
+    )
+
+    adapter = Path(answer.json["content"].split("`")[1])
+    assert (adapter / "pytorch_lora_weights.safetensors").is_file()
+    jobs = {view.kind: view for view in await app.service.list_jobs()}
+    assert jobs["fine_tune"].status == "done"
+    assert jobs["fine_tune"].outcome is not None
+    assert jobs["fine_tune"].outcome["adapter"] == str(adapter)
+    assert jobs["export"].outcome is not None and jobs["export"].outcome["rows"] == 3
