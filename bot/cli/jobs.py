@@ -88,6 +88,9 @@ def _print_view(view: JobView, position: int | None = None, story: Sequence[Sign
     if position is not None:
         out.print(f"  waiting: position {position} in the queue")
     p = view.parameters
+    if p.export is not None or p.fine_tune is not None:
+        _print_data_job(out, view)
+        return
     out.print(
         f"  {p.width}x{p.height} · steps {p.steps} · cfg {p.guidance}"
         f" · model {plain(view.model)} · seeds {view.seeds[0]}..{view.seeds[-1]}"
@@ -113,6 +116,20 @@ def _print_view(view: JobView, position: int | None = None, story: Sequence[Sign
             f"    {signal.at[:19]} {plain(signal.who)} {signal.kind}{picture}{against}"
             f"{started} ({signal.origin})"
         )
+
+
+def _print_data_job(out: Console, view: JobView) -> None:
+    """An export or a fine-tune: what it was asked for, and what it made or why it failed."""
+    export, fine_tune = view.parameters.export, view.parameters.fine_tune
+    if export is not None:
+        out.print(f"  {export.format} dataset into {plain(export.out)}")
+    if fine_tune is not None:
+        method = fine_tune.training.get("method", "dpo")
+        out.print(f"  {method} on {plain(fine_tune.data)} into {plain(fine_tune.out)}")
+    for name, value in (view.outcome or {}).items():
+        out.print(f"  {name}: {plain(str(value))}")
+    if view.error:
+        out.print(f"  error: {plain(view.error)}")
 
 
 @commands.command()

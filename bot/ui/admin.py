@@ -14,6 +14,7 @@ from typing import Any
 
 import discord
 from discord import app_commands
+from pydantic import ValidationError
 
 from bot.core.actor import Actor
 from bot.core.app import App
@@ -25,7 +26,7 @@ from bot.ui.base import Button, Interaction, PickloopClient, bot_of
 from bot.ui.buttons import JOB
 from bot.ui.delivery import actor_of
 from bot.ui.messages import excerpt, standing
-from engine.train.options import TrainingOptions
+from engine.train.options import TrainingOptions, options_problem
 
 # The list shows this many jobs; each queued one gets a Cancel button (Discord allows 25).
 SHOWN = 20
@@ -182,14 +183,20 @@ async def export(interaction: Interaction, format: str) -> None:
     await bot_of(interaction).answer(interaction, submit, private=True)
 
 
-async def train(interaction: Interaction, method: str, export: str | None = None) -> None:
+async def train(
+    interaction: Interaction, method: str, export: str | None = None, steps: int | None = None
+) -> None:
     """Queued as a job on the newest export of the method's layout, or on the one named."""
     manages_server = _manages_server(interaction)
 
     async def submit(app: App, actor: Actor) -> JobView:
         app.moderation.check(actor, manages_server=manages_server)
         data = str(app.data_jobs.export_named(export)) if export else None
-        options = TrainingOptions(method="kto" if method == "kto" else "dpo")
+        asked = {"method": method} | ({"steps": steps} if steps is not None else {})
+        try:
+            options = TrainingOptions.model_validate(asked)
+        except ValidationError as error:
+            raise UserError(options_problem(error)) from None
         return await app.data_jobs.fine_tune(actor, options, data=data)
 
     await bot_of(interaction).answer(interaction, submit, private=True)
@@ -225,6 +232,7 @@ def admin_group() -> app_commands.Group:
             {
                 "method": "dpo (on a pairs export) or kto (on a kto export)",
                 "export": "The export's folder name (default: the newest of its layout)",
+                "steps": "Training steps (default 200)",
             },
         ),
     ]

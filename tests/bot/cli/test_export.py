@@ -137,3 +137,35 @@ def test_an_export_that_cannot_be_written_there_is_one_line(
     assert code == 1 and stdout == ""
     assert stderr.count("\n") == 1 and "cannot write the export" in stderr
     assert a_file.read_text() == "not a folder"
+
+
+def test_show_tells_what_an_export_job_made(
+    cli_env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    import asyncio
+
+    from bot.config import Settings
+    from bot.core.actor import Actor
+    from bot.core.app import open_app
+
+    grid = produced(capsys, "imagine", "a red circle --seed 1")
+    produced(capsys, "upscale", grid["job_id"], "2", "--user", "bob")
+    monkeypatch.setenv("PICKLOOP_EXPORT_SECRET", SECRET)
+    out = tmp_path / "pairs"
+
+    async def export_as_a_job() -> str:
+        async with open_app(Settings()) as app:
+            view = await app.data_jobs.export(Actor.local("operator"), "pairs", out)
+            await app.runner.run(view.job_id)
+            return view.job_id
+
+    job_id = asyncio.run(export_as_a_job())
+    code, stdout, stderr = pickloop(capsys, "show", job_id)
+
+    assert code == 0, stderr
+    assert f"export {job_id} done" in stdout
+    assert "rows: 3" in stdout and str(out) in stdout
+    assert datasets.load_dataset(str(out))["train"].num_rows >= 1

@@ -77,7 +77,7 @@ async def test_an_admin_fine_tunes_on_the_newest_export_and_is_told_where_the_ad
     exported = gateway.slash(MODERATOR, "admin", "export", format="pairs")
     await fake_discord.wait_for(lambda: _exported(fake_discord, exported.token))
 
-    sent = gateway.slash(MODERATOR, "admin", "train", method="dpo")
+    sent = gateway.slash(MODERATOR, "admin", "train", method="dpo", steps=4)
     await answer_of(fake_discord, sent)
     answer = await fake_discord.wait_for(
         lambda: _edit_saying(fake_discord, sent.token, "Fine-tuned"), within=300
@@ -89,4 +89,5 @@ async def test_an_admin_fine_tunes_on_the_newest_export_and_is_told_where_the_ad
     assert jobs["fine_tune"].status == "done"
     assert jobs["fine_tune"].outcome is not None
     assert jobs["fine_tune"].outcome["adapter"] == str(adapter)
+    assert jobs["fine_tune"].outcome["steps"] == 4
     assert jobs["export"].outcome is not None and jobs["export"].outcome["rows"] == 3
