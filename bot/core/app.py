@@ -28,6 +28,7 @@ from bot.core.people.account import Accounts
 from bot.core.people.defaults import Preferences
 from bot.core.people.privacy import PrivacyService
 from bot.core.people.rating import RatingService
+from engine.model_files import ModelFiles
 from engine.protocol import Engine
 from storage.db import Database
 from storage.imagestore import ImageStore
@@ -121,7 +122,9 @@ async def open_app(
     make_data_folder(settings)
     database = await open_configured_database(settings)
     own_engine = engine is None
-    active_engine: Engine = engine or EngineOnFirstUse(lambda: local_engine(settings))
+    active_engine: Engine = engine or EngineOnFirstUse(
+        lambda: local_engine(settings), ModelFiles(settings.model_cache_dir)
+    )
     store = ImageStore(settings.image_dir.resolve())
     worker_id = new_worker_id()
     service = JobService(

@@ -3,6 +3,8 @@
 Many commands only read or write the database (``jobs``, ``show``, ``react``, ``rate``,
 ``models list``): they should not pay the seconds torch and diffusers take to import, so the
 application holds this stand-in and the real engine is made on the first request for a model.
+Until then, a model's size and prompt limit are read from its files where they can be
+(``engine.model_files``): queueing a grid needs those, not the model.
 """
 
 from __future__ import annotations
@@ -11,13 +13,15 @@ from collections.abc import Callable
 
 from PIL.Image import Image
 
+from engine.model_files import ModelFiles
 from engine.protocol import Engine
 from engine.types import GenerationRequest, ModelInfo, ProgressCallback
 
 
 class EngineOnFirstUse(Engine):
-    def __init__(self, build: Callable[[], Engine]) -> None:
+    def __init__(self, build: Callable[[], Engine], files: ModelFiles | None = None) -> None:
         self._build = build
+        self._files = files
         self._engine: Engine | None = None
 
     @property
@@ -30,9 +34,17 @@ class EngineOnFirstUse(Engine):
         return self._engine
 
     async def describe(self, model: str) -> ModelInfo:
+        if self._engine is None and self._files is not None:
+            known = self._files.describe(model)
+            if known is not None:
+                return known
         return await self._get().describe(model)
 
     async def count_tokens(self, model: str, text: str) -> int:
+        if self._engine is None and self._files is not None:
+            counted = self._files.count_tokens(model, text)
+            if counted is not None:
+                return counted
         return await self._get().count_tokens(model, text)
 
     async def generate(

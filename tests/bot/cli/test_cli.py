@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -378,6 +379,7 @@ def test_commands_that_need_no_model_never_import_torch(cli_env: dict[str, str])
     after, result = heavy_imports_after(
         cli_env,
         ["db", "upgrade"],
+        ["imagine", "a red circle --ar 16:9", "--no-wait"],
         ["jobs", "--all"],
         ["show", "nosuchjob"],
         ["react", "nosuchimage", "heart"],
@@ -386,8 +388,10 @@ def test_commands_that_need_no_model_never_import_torch(cli_env: dict[str, str])
         ["models", "list"],
         ["models", "report"],
     )
-    assert after == ["LIGHT"] * 8, result.stderr
+    assert after == ["LIGHT"] * 9, result.stderr
     assert "No job 'nosuchjob'" in result.stderr
+    # Queued with the size the model's files give, which the engine would have given too.
+    assert re.search(r"imagine \w+ queued .*\n\s+80x48 ", result.stdout), result.stdout
 
 
 def test_simple_refusals_come_before_the_model_loads(
