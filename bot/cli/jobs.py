@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -13,7 +12,6 @@ from rich.console import Console
 from bot.core.errors import UserError
 from bot.core.jobs.job_view import JobView
 from bot.core.jobs.prompt import PromptLimits, parse_prompt
-from storage.models import JobStatus
 
 if TYPE_CHECKING:
     from bot.core.app import App
@@ -28,108 +26,12 @@ from bot.cli.common import (
     fail,
     plain,
     printable,
-    progress_bars,
     read_settings,
     run_app,
-    stderr,
 )
+from bot.cli.job_reports import print_view, produce
 
 commands = typer.Typer()
-
-
-def _produce(
-    as_json: bool,
-    queue: Callable[[App], Awaitable[JobView]],
-    *,
-    wait: bool = True,
-) -> None:
-    """Resume what a crash left behind, queue the new job, run it, and report it.
-
-    ``wait`` False: queue the job for any worker and report it queued, at once."""
-    if not wait:
-        _report(run_app(queue, run_own_jobs=False), [], as_json)
-        return
-    with progress_bars(enabled=not as_json) as progress_for:
-
-        async def work(opened: App) -> tuple[JobView, list[tuple[str, JobStatus]]]:
-            resumed = await opened.resume_interrupted(progress_for)
-            queued = await queue(opened)
-            await opened.runner.run(queued.job_id, progress_for(queued.job_id))
-            view = await opened.service.show(queued.job_id, warnings=queued.warnings)
-            return view, resumed
-
-        view, resumed = run_app(work)
-    done = view.status == JobStatus.DONE.value
-    # A job that failed is one line on stderr (its id and reason); `show` has the rest.
-    _report(view, resumed, as_json, show_view=done)
-    if not done:
-        fail(f"job {view.job_id} {view.status}: {view.error or 'no reason recorded'}", 1)
-
-
-def _report(
-    view: JobView, resumed: list[tuple[str, JobStatus]], as_json: bool, *, show_view: bool = True
-) -> None:
-    for warning in view.warnings:
-        stderr.print(f"[yellow]warning:[/] {warning}")
-    if as_json:
-        payload: dict[str, Any] = view.to_json()
-        payload["resumed_jobs"] = [{"job_id": j, "status": s.value} for j, s in resumed]
-        print(json.dumps(payload))
-        return
-    for job_id, status in resumed:
-        stderr.print(f"resumed interrupted job {job_id}: {status.value}")
-    if show_view:
-        _print_view(view)
-
-
-def _print_view(view: JobView, position: int | None = None, story: Sequence[Signal] = ()) -> None:
-    out = Console(soft_wrap=True, highlight=False)
-    out.print(f"[bold]{view.kind} {view.job_id}[/] {view.status} · {plain(repr(view.prompt))}")
-    if position is not None:
-        out.print(f"  waiting: position {position} in the queue")
-    p = view.parameters
-    if p.export is not None or p.fine_tune is not None:
-        _print_data_job(out, view)
-        return
-    out.print(
-        f"  {p.width}x{p.height} · steps {p.steps} · cfg {p.guidance}"
-        f" · model {plain(view.model)} · seeds {view.seeds[0]}..{view.seeds[-1]}"
-    )
-    if view.grid_path:
-        out.print(f"  grid: {plain(view.grid_path)}")
-    for image in view.images:
-        drawn_by = f" model {image.model}" if image.model and image.model != view.model else ""
-        trouble = f" [red]({image.problem}: it cannot be shown or used)[/]" if image.problem else ""
-        out.print(
-            f"  {image.index}: image {image.id} seed {image.seed}{plain(drawn_by)} "
-            f"{plain(image.path)}{trouble}"
-        )
-    if view.error:
-        out.print(f"  error: {plain(view.error)}")
-    if story:
-        out.print("  what people did:")
-    for signal in story:
-        picture = f" U{signal.image}" if signal.image is not None else " (the grid)"
-        against = f" against image {signal.compared_with}" if signal.compared_with else ""
-        started = f" -> job {signal.started_job_id}" if signal.started_job_id else ""
-        out.print(
-            f"    {signal.at[:19]} {plain(signal.who)} {signal.kind}{picture}{against}"
-            f"{started} ({signal.origin})"
-        )
-
-
-def _print_data_job(out: Console, view: JobView) -> None:
-    """An export or a fine-tune: what it was asked for, and what it made or why it failed."""
-    export, fine_tune = view.parameters.export, view.parameters.fine_tune
-    if export is not None:
-        out.print(f"  {export.format} dataset into {plain(export.out)}")
-    if fine_tune is not None:
-        method = fine_tune.training.get("method", "dpo")
-        out.print(f"  {method} on {plain(fine_tune.data)} into {plain(fine_tune.out)}")
-    for name, value in (view.outcome or {}).items():
-        out.print(f"  {name}: {plain(str(value))}")
-    if view.error:
-        out.print(f"  error: {plain(view.error)}")
 
 
 @commands.command()
@@ -149,7 +51,7 @@ def imagine(
         parse_prompt(prompt, PromptLimits(settings.max_steps, settings.max_guidance))
     except UserError as error:
         fail(str(error), 2)
-    _produce(as_json, lambda opened: opened.service.imagine(actor, prompt), wait=wait)
+    produce(as_json, lambda opened: opened.service.imagine(actor, prompt), wait=wait)
 
 
 @commands.command()
@@ -162,7 +64,7 @@ def upscale(
 ) -> None:
     """Upscale image INDEX of a grid (like U1-U4); records the click."""
     actor = acting_person(read_settings(), user)
-    _produce(as_json, lambda opened: opened.service.upscale(actor, job, index), wait=wait)
+    produce(as_json, lambda opened: opened.service.upscale(actor, job, index), wait=wait)
 
 
 @commands.command()
@@ -178,7 +80,7 @@ def vary(
 ) -> None:
     """Make a grid of variations of image INDEX (like V1-V4); records the click."""
     actor = acting_person(read_settings(), user)
-    _produce(
+    produce(
         as_json, lambda opened: opened.service.vary(actor, job, index, strong=strong), wait=wait
     )
 
@@ -189,7 +91,7 @@ def reroll(
 ) -> None:
     """Make a new grid from the same prompt with new seeds (like 🔄); records the click."""
     actor = acting_person(read_settings(), user)
-    _produce(as_json, lambda opened: opened.service.reroll(actor, job), wait=wait)
+    produce(as_json, lambda opened: opened.service.reroll(actor, job), wait=wait)
 
 
 @commands.command()
@@ -286,7 +188,7 @@ def show(job: JobArgument, as_json: JsonOption = False) -> None:
             )
         )
     else:
-        _print_view(view, position, story)
+        print_view(view, position, story)
 
 
 @commands.command()

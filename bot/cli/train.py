@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 
-from bot.cli.common import fail, read_settings
+from bot.cli.common import JsonOption, WaitOption, acting_person, fail, read_settings
+from bot.cli.job_reports import produce
 from bot.cli.training_flags import training_flags
 from bot.core.errors import UserError
 from engine.train.options import TrainingOptions
@@ -34,7 +34,6 @@ WorkOption = Annotated[
 ModelOption = Annotated[
     str | None, typer.Option("--model", help="The base model; default PICKLOOP_MODEL.")
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
 
 _ABOUT = {
@@ -54,9 +53,10 @@ def _register(method: Literal["dpo", "kto"]) -> None:
         training: TrainingOptions,
         work: WorkOption = None,
         model: ModelOption = None,
+        wait: WaitOption = True,
         as_json: JsonOption = False,
     ) -> None:
-        _train(training, data, out, work, model, as_json)
+        _train(training, data, out, work, model, wait, as_json)
 
     command.__doc__ = _ABOUT[method]
     train_app.command(method)(command)
@@ -68,23 +68,27 @@ def _train(
     out: Path,
     work: Path | None,
     model: str | None,
+    wait: bool,
     as_json: bool,
 ) -> None:
-    from bot.core.models.fine_tune import fine_tune
+    """Queue the fine-tune as a job, then run it here with its progress bar, or leave it to a
+    worker (``--no-wait``)."""
+    from bot.core.models.fine_tune import training_source
 
-    settings = read_settings()
+    actor = acting_person(read_settings(), None)
     try:
-        done = fine_tune(
-            options, data, out, settings=settings, model=model, work=work, progress=not as_json
-        )
+        # Data that is not there, or not what the method trains on, is refused before the
+        # database is opened (or made).
+        training_source(data, options.method)
     except UserError as error:
         fail(str(error), 2)
-    if as_json:
-        print(json.dumps(done.to_json()))
-        return
-    print(f"adapter: {done.adapter} ({done.steps} steps, {done.seconds:.0f} s)")
-    if done.implicit_accuracy is not None:
-        print(f"validation implicit accuracy: {done.implicit_accuracy:.1%}")
+    produce(
+        as_json,
+        lambda opened: opened.data_jobs.fine_tune(
+            actor, options, data=data, out=out, work=work, model=model
+        ),
+        wait=wait,
+    )
 
 
 for _method in ("dpo", "kto"):

@@ -20,6 +20,8 @@ from PIL import Image
 
 TRAIN_SPLIT = "train"
 VALIDATION_SPLIT = "validation_unique"
+PAIR_COLUMNS = ("caption", "jpg_0", "jpg_1", "label_0")
+LABEL_COLUMNS = ("caption", "image", "label")
 
 
 @dataclass(frozen=True)
@@ -67,11 +69,26 @@ def _rows(source: str, split: str, columns: Iterable[str]) -> Iterable[Mapping[s
 
 
 def _checked(dataset: Any, source: str, columns: Iterable[str]) -> Iterable[Mapping[str, Any]]:
-    missing = set(columns) - set(dataset.column_names)
-    if missing:
-        raise DataError(f"{source} lacks the columns {', '.join(sorted(missing))}")
+    _require_columns(source, dataset.column_names, columns)
     rows: Iterable[Mapping[str, Any]] = dataset
     return rows
+
+
+def check_folder_columns(folder: Path, columns: Iterable[str]) -> None:
+    """DataError at once when a dataset folder's train split lacks `columns`: read from its
+    parquet files' schemas (the layout of pickloop's exports and of the hub), before any job is
+    queued to train on it. A folder laid out otherwise is left to the loader to judge."""
+    import pyarrow.parquet as pq
+
+    shards = sorted(folder.glob(f"**/{TRAIN_SPLIT}-*.parquet"))
+    if shards:
+        _require_columns(str(folder), pq.read_schema(shards[0]).names, columns)
+
+
+def _require_columns(source: str, present: Iterable[str], columns: Iterable[str]) -> None:
+    missing = set(columns) - set(present)
+    if missing:
+        raise DataError(f"{source} lacks the columns {', '.join(sorted(missing))}")
 
 
 def _picture(value: Any) -> Image.Image:
@@ -88,7 +105,7 @@ def _picture(value: Any) -> Image.Image:
 def load_pairs(source: str, split: str = TRAIN_SPLIT) -> list[PairExample]:
     """The decided pairs of a split: the preferred picture first."""
     examples = []
-    for row in _rows(source, split, ("caption", "jpg_0", "jpg_1", "label_0")):
+    for row in _rows(source, split, PAIR_COLUMNS):
         label = float(row["label_0"])
         if label == 0.5:
             continue
@@ -102,5 +119,5 @@ def load_labels(source: str, split: str = TRAIN_SPLIT) -> list[LabelExample]:
     """The labelled pictures of a split."""
     return [
         LabelExample(str(row["caption"]), _picture(row["image"]), bool(row["label"]))
-        for row in _rows(source, split, ("caption", "image", "label"))
+        for row in _rows(source, split, LABEL_COLUMNS)
     ]

@@ -15,7 +15,7 @@ from bot.core.data.exports import check_secret, checked_format, export_folder, t
 from bot.core.errors import UserError
 from bot.core.jobs.job_view import JobView
 from bot.core.jobs.service import JobService
-from bot.core.models.fine_tune import dataset_source
+from bot.core.models.fine_tune import default_work, training_source
 from engine.train.options import Method, TrainingOptions
 from storage.models import JobKind
 from storage.parameters import ExportRequest, FineTuneRequest, JobParameters
@@ -72,13 +72,13 @@ class DataJobs:
         model: str | None,
     ) -> FineTuneRequest:
         source = data if data is not None else str(self.newest_export(LAYOUT_OF[options.method]))
-        dataset_source(source)  # refuses a folder that is not there
+        training_source(source, options.method)  # refuses data it could not train on
         folder = (out or self._adapter_folder(options.method)).resolve()
         return FineTuneRequest(
             # A folder as an absolute path: the worker that runs the job has its own working folder.
             data=str(Path(source).resolve()) if Path(source).is_dir() else source,
             out=str(folder),
-            work=str((work or folder.with_name(folder.name + "-work")).resolve()),
+            work=str((work or default_work(folder)).resolve()),
             model=model or self._settings.model,
             training=options.model_dump(mode="json"),
         )

@@ -17,10 +17,8 @@ class FineTuneHandler:
     """Trains the adapter a fine-tune job asks for, resuming from its checkpoints when the job
     is run again after its worker died."""
 
-    def __init__(self, settings: Settings, *, progress_bar: bool = False) -> None:
+    def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        # The trainer's own bar on the terminal: for a CLI command that waits, not a worker.
-        self._progress_bar = progress_bar
 
     async def run(self, job: Job, on_progress: ProgressCallback | None) -> JobResult:
         request = job.parameters.fine_tune
@@ -42,7 +40,8 @@ class FineTuneHandler:
             settings=self._settings,
             model=request.model,
             work=Path(request.work),
-            progress=self._progress_bar,
+            # Progress goes to the job (a CLI's bar, Discord's message), not the trainer's bar.
+            progress=False,
             on_step=step_done,
         )
         return JobResult(outcome=done.to_json())

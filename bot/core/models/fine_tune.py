@@ -12,7 +12,7 @@ from bot.core.errors import UserError
 
 if TYPE_CHECKING:
     from bot.config import Settings
-    from engine.train.options import TrainingOptions
+    from engine.train.options import Method, TrainingOptions
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,11 @@ class FineTuned:
 # Data named so is a Hugging Face hub dataset; anything else is a local folder. A mistyped folder
 # must not send the trainer to the network (retrying for half a minute) as if it were a hub id.
 HUB_PREFIX = "hub:"
+# What each method trains on, as the refusal of other data says it.
+_LAYOUT_NAMES: dict[Method, str] = {
+    "dpo": "preference pairs (export --format pairs)",
+    "kto": "labelled pictures (export --format kto)",
+}
 
 
 def dataset_source(data: str) -> str:
@@ -69,6 +74,26 @@ def dataset_source(data: str) -> str:
     return str(folder)
 
 
+def training_source(data: str, method: Method) -> str:
+    """``dataset_source``, and for a folder its columns checked against what ``method``
+    trains on: UserError at once, before a job is queued that could only fail."""
+    source = dataset_source(data)
+    folder = Path(source)
+    if folder.is_dir():
+        from engine.train.data import LABEL_COLUMNS, PAIR_COLUMNS, DataError, check_folder_columns
+
+        try:
+            check_folder_columns(folder, PAIR_COLUMNS if method == "dpo" else LABEL_COLUMNS)
+        except DataError as error:
+            raise UserError(f"{error}: {method} trains on {_LAYOUT_NAMES[method]}") from None
+    return source
+
+
+def default_work(out: Path) -> Path:
+    """Where a fine-tune into ``out`` keeps its checkpoints unless told: beside it."""
+    return out.with_name(out.name + "-work")
+
+
 def fine_tune(
     options: TrainingOptions,
     data: str,
@@ -87,7 +112,7 @@ def fine_tune(
 
     UserError when the data or the model cannot be used; nothing is written then.
     """
-    source = dataset_source(data)
+    source = training_source(data, options.method)
     # Imported only when training: torch and diffusers take seconds to load.
     import torch
 
@@ -112,7 +137,7 @@ def fine_tune(
         loaded.text_to_image,
         train_examples,
         validation,
-        work or out.with_name(out.name + "-work"),
+        work or default_work(out),
         options,
     )
     trainer.run(progress=progress, on_step=on_step)

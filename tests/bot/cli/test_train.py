@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -51,8 +55,11 @@ def test_an_adapter_trained_from_an_export_loads_onto_its_base_model(
         "--steps", "3", "--batch", "2", "--rank", "2", "--lr", "0.01", *choices,
     )  # fmt: skip
 
-    assert result["steps"] == 3 and result["adapter"] == str(out)
-    assert result["examples"] == (3 if method == "dpo" else 8)
+    # A job like any other, its outcome recorded on it.
+    assert result["kind"] == "fine_tune" and result["status"] == "done"
+    outcome = result["outcome"]
+    assert outcome["steps"] == 3 and outcome["adapter"] == str(out)
+    assert outcome["examples"] == (3 if method == "dpo" else 8)
     assert (out / "pytorch_lora_weights.safetensors").is_file()
     card = (out / "README.md").read_text()
     assert "made by pickloop" in card
@@ -72,6 +79,42 @@ def test_an_adapter_trained_from_an_export_loads_onto_its_base_model(
     before = draw()
     base.load_lora_weights(out)
     assert draw() != before
+
+
+@pytest.mark.slow
+def test_a_fine_tune_queued_without_waiting_is_run_by_a_worker(
+    exports: Path, cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = exports / "later"
+    queued = produced(
+        capsys, "train", "kto", "--data", str(exports / "kto"), "--out", str(out),
+        "--steps", "2", "--batch", "2", "--no-wait",
+    )  # fmt: skip
+    assert (queued["kind"], queued["status"]) == ("fine_tune", "queued")
+    code, shown, _ = pickloop(capsys, "show", queued["job_id"])
+    assert code == 0 and "position 1 in the queue" in shown
+    assert f"kto on {exports / 'kto'} into {out}" in shown
+    assert not out.exists()
+
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "bot", "worker"],
+        env={**os.environ, **cli_env, "PICKLOOP_TORCH_THREADS": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while (job := produced(capsys, "show", queued["job_id"]))["status"] in (
+            "queued",
+            "running",
+        ):
+            assert time.monotonic() < deadline, job
+            time.sleep(0.5)
+    finally:
+        worker.kill()
+        worker.wait()
+    assert job["status"] == "done" and job["outcome"]["adapter"] == str(out)
+    assert (out / "pytorch_lora_weights.safetensors").is_file()
 
 
 def test_training_on_the_wrong_layout_is_one_line_and_writes_nothing(

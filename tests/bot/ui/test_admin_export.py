@@ -10,15 +10,20 @@ import pytest
 from bot.core.app import App
 from tests.bot.ui.conftest import StartBot
 from tests.bot.ui.harness import Call, FakeDiscord, Gateway
-from tests.bot.ui.test_admin import ALICE, BOB, MODERATOR, answer_of
+from tests.bot.ui.test_admin import ALICE, BOB, MODERATOR, answer_of, engine_busy_with
 from tests.bot.ui.test_buttons import result_of
 from tests.bot.ui.test_fairness import imagine, refusal
-from tests.bot.ui.test_imagine import last_edit
+from tests.bot.ui.test_imagine import grid_posted, last_edit
 
 
 @pytest.fixture
 def settings_overrides() -> dict[str, object]:
-    return {"export_secret": "a long random secret for the tests"}
+    # One job at a time, so that a long grid keeps an export queued where it can be cancelled.
+    return {
+        "export_secret": "a long random secret for the tests",
+        "max_steps": 100,
+        "jobs_at_once": 1,
+    }
 
 
 async def clicked_grid(gateway: Gateway, fake: FakeDiscord) -> None:
@@ -91,3 +96,24 @@ async def test_an_admin_fine_tunes_on_the_newest_export_and_is_told_where_the_ad
     assert jobs["fine_tune"].outcome["adapter"] == str(adapter)
     assert jobs["fine_tune"].outcome["steps"] == 4
     assert jobs["export"].outcome is not None and jobs["export"].outcome["rows"] == 3
+
+
+async def test_a_queued_export_cancelled_by_an_admin_never_runs(
+    start_bot: StartBot, fake_discord: FakeDiscord, app: App
+) -> None:
+    gateway = await start_bot()
+    await clicked_grid(gateway, fake_discord)
+    blocker = await engine_busy_with(gateway, fake_discord, ALICE)
+    sent = gateway.slash(MODERATOR, "admin", "export", format="kto")
+    await answer_of(fake_discord, sent)
+    [export] = [view for view in await app.service.list_jobs() if view.kind == "export"]
+    assert export.status == "queued"
+
+    cancel = gateway.slash(MODERATOR, "admin", "cancel", job_id=export.job_id)
+    assert "Cancelled" in (await answer_of(fake_discord, cancel)).json["content"]
+
+    # The admin's export answer says so; the grid ahead of it still finishes.
+    await fake_discord.wait_for(lambda: _edit_saying(fake_discord, sent.token, "was cancelled"))
+    await fake_discord.wait_for(lambda: grid_posted(fake_discord, blocker.token))
+    assert (await app.service.show(export.job_id)).status == "cancelled"
+    assert not (app.settings.data_dir / "exports").exists()
