@@ -5,7 +5,7 @@ to, and ``pickloop worker`` is nothing but one (one per GPU, say). A worker clai
 has room (``capacity`` running at once: grids that wait for the engine together are drawn in one
 pipeline call), renews its claims while it lives, and sweeps the queue now and then for the jobs
 of workers that died. It hears of new jobs from this process at once, from PostgreSQL's
-announcements at once, and otherwise by polling.
+announcements at once, and otherwise by polling. Fine-tunes run beside that room, one at a time.
 """
 
 from __future__ import annotations
@@ -35,8 +35,10 @@ class QueueWorker:
             raise ValueError("a worker runs at least one job at a time")
         self._app = app
         self._capacity = capacity
-        self._kinds = kinds
+        self._kinds = frozenset(kinds if kinds is not None else JobKind)
         self._running: dict[str, asyncio.Task[None]] = {}
+        # The fine-tune running here, if any: see ``_claim_round``.
+        self._fine_tune: str | None = None
         self._wakeup = asyncio.Event()
         # Resolved at the end of the next claiming round: see ``claimed_round``.
         self._next_round: asyncio.Future[None] | None = None
@@ -84,17 +86,32 @@ class QueueWorker:
             self._wakeup.clear()
             round_done, self._next_round = self._next_round, None
             try:
-                while len(self._running) < self._capacity:
-                    job_id = await self._app.queue.claim_next(self._app.worker_id, self._kinds)
-                    if job_id is None:
-                        break
-                    self._running[job_id] = tasks.create_task(self._run(job_id))
+                await self._claim_round(tasks)
             except Exception:
                 log.warning("could not claim from the queue", exc_info=True)
             finally:
                 if round_done is not None and not round_done.done():
                     round_done.set_result(None)
             await until_nudged(self._wakeup, poll)
+
+    async def _claim_round(self, tasks: asyncio.TaskGroup) -> None:
+        """Claim what this worker has room for. A fine-tune has a lane of its own, one at a
+        time: it trains on a thread of its own, so it holds up no one's grids for its minutes,
+        and two at once would share one device's memory."""
+        queue, worker_id = self._app.queue, self._app.worker_id
+        if self._fine_tune is None and JobKind.FINE_TUNE in self._kinds:
+            self._fine_tune = await queue.claim_next(worker_id, {JobKind.FINE_TUNE})
+            if self._fine_tune is not None:
+                self._start(tasks, self._fine_tune)
+        others = self._kinds - {JobKind.FINE_TUNE}
+        while others and len(self._running) - (self._fine_tune is not None) < self._capacity:
+            job_id = await queue.claim_next(worker_id, others)
+            if job_id is None:
+                break
+            self._start(tasks, job_id)
+
+    def _start(self, tasks: asyncio.TaskGroup, job_id: str) -> None:
+        self._running[job_id] = tasks.create_task(self._run(job_id))
 
     async def _run(self, job_id: str) -> None:
         try:
@@ -104,6 +121,8 @@ class QueueWorker:
             status = JobStatus.FAILED
         finally:
             del self._running[job_id]
+            if job_id == self._fine_tune:
+                self._fine_tune = None
             self.wake()
         self.finished_jobs += 1
         self._app.watch.ended(job_id, status)

@@ -194,3 +194,64 @@ async def test_on_postgresql_a_finished_job_is_heard_of_without_polling(
         async with working(back):
             async with asyncio.timeout(60):
                 assert await waiting == JobStatus.DONE
+
+
+def labelled_pictures(folder: Path) -> Path:
+    """A kto dataset folder (pickloop's export layout): four labelled pictures."""
+    import datasets
+    from PIL import Image
+
+    colours = ["red", "blue", "green", "navy"]
+    rows = datasets.Dataset.from_dict(
+        {
+            "caption": [f"a {colour} square" for colour in colours],
+            "image": [Image.new("RGB", (64, 64), colour) for colour in colours],
+            "label": [1, 0, 1, 0],
+        },
+        features=datasets.Features(
+            caption=datasets.Value("string"), image=datasets.Image(), label=datasets.Value("int8")
+        ),
+    )
+    rows.to_parquet(str(folder / "data" / "train-00000-of-00001.parquet"))
+    return folder
+
+
+async def spans(app: App, job_ids: list[str]) -> list[tuple[object, object]]:
+    """(started, finished) of each job, in the order given."""
+    async with app.database.sessions() as session:
+        rows = await session.execute(
+            select(Job.public_id, Job.started_at, Job.finished_at).where(
+                Job.public_id.in_(job_ids)
+            )
+        )
+        found = {job_id: (started, finished) for job_id, started, finished in rows.all()}
+    return [found[job_id] for job_id in job_ids]
+
+
+async def test_fine_tunes_run_one_at_a_time_and_hold_up_no_grid(
+    queue_app: App, tmp_path: Path
+) -> None:
+    from engine.train.options import TrainingOptions
+
+    data = labelled_pictures(tmp_path / "kto")
+    long, short = (
+        TrainingOptions(method="kto", steps=steps, batch_size=2, rank=2, validate_every=1000)
+        for steps in (60, 2)
+    )
+    first = await queue_app.data_jobs.fine_tune(ALICE, long, data=str(data), out=tmp_path / "a")
+    second = await queue_app.data_jobs.fine_tune(BOB, short, data=str(data), out=tmp_path / "b")
+    grid = await queue(queue_app, CAROL, "a red circle")
+
+    # Room for one job: the first fine-tune runs in its own lane, so the grid is not behind it.
+    async with working(queue_app, capacity=1):
+        statuses = [
+            await queue_app.watch.finished(job_id)
+            for job_id in (grid, first.job_id, second.job_id)
+        ]
+    assert statuses == [JobStatus.DONE] * 3
+    (_, first_end), (second_start, _), (_, grid_end) = await spans(
+        queue_app, [first.job_id, second.job_id, grid]
+    )
+    assert grid_end < first_end
+    assert second_start >= first_end
+    assert (tmp_path / "a" / "pytorch_lora_weights.safetensors").is_file()
