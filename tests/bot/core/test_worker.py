@@ -220,9 +220,7 @@ async def spans(app: App, job_ids: list[str]) -> list[tuple[object, object]]:
     """(started, finished) of each job, in the order given."""
     async with app.database.sessions() as session:
         rows = await session.execute(
-            select(Job.public_id, Job.started_at, Job.finished_at).where(
-                Job.public_id.in_(job_ids)
-            )
+            select(Job.public_id, Job.started_at, Job.finished_at).where(Job.public_id.in_(job_ids))
         )
         found = {job_id: (started, finished) for job_id, started, finished in rows.all()}
     return [found[job_id] for job_id in job_ids]
@@ -245,8 +243,7 @@ async def test_fine_tunes_run_one_at_a_time_and_hold_up_no_grid(
     # Room for one job: the first fine-tune runs in its own lane, so the grid is not behind it.
     async with working(queue_app, capacity=1):
         statuses = [
-            await queue_app.watch.finished(job_id)
-            for job_id in (grid, first.job_id, second.job_id)
+            await queue_app.watch.finished(job_id) for job_id in (grid, first.job_id, second.job_id)
         ]
     assert statuses == [JobStatus.DONE] * 3
     (_, first_end), (second_start, _), (_, grid_end) = await spans(
