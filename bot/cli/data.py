@@ -118,7 +118,7 @@ def export_dataset(
 
     with _rows_bar(enabled=not as_json) as progress:
         try:
-            found = asyncio.run(
+            done = asyncio.run(
                 export_data(settings, chosen, out, curation=curation, progress=progress)
             )
         except UserError as error:
@@ -132,7 +132,6 @@ def export_dataset(
                 "place you may write",
                 1,
             )
-    done = found.to_json()
     if as_json:
         print(json.dumps(done))
         return

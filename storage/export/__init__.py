@@ -7,6 +7,7 @@ from storage.export.dataset import (
     ExportResult,
     export_dataset,
     export_from_database,
+    finished_export,
 )
 from storage.export.exclusions import Exclusions, load_exclusions
 from storage.export.formats import FORMATS, Format
@@ -26,5 +27,6 @@ __all__ = [
     "SplitPlan",
     "export_dataset",
     "export_from_database",
+    "finished_export",
     "load_exclusions",
 ]

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+
 from storage.db import Database
 from storage.export.card import dataset_card
 from storage.export.exclusions import Exclusions
@@ -197,6 +199,25 @@ async def export_from_database(
         progress=progress,
         curation=curation.to_json(),
     )
+
+
+def finished_export(format: Format[Any], out: Path) -> ExportResult | None:
+    """What an export into ``out`` wrote, read back from the folder; None when there is no
+    finished export there. A folder is renamed into place only once complete, so one that is
+    there is whole: an export job whose worker died after writing it, run again, ends with it."""
+    data = out / "data"
+    if not (out / "README.md").is_file() or not data.is_dir():
+        return None
+    shards = sorted(data.glob("*.parquet"))
+    rows = [(_split_of(shard), pq.read_metadata(shard).num_rows) for shard in shards]
+    counts = {split: sum(n for of, n in rows if of == split) for split in format.splits}
+    files = ("README.md", *(f"data/{shard.name}" for shard in shards))
+    return ExportResult(format.name, out, counts, files)
+
+
+def _split_of(shard: Path) -> str:
+    # Shards are named "<split>-00000-of-00003.parquet" (see SplitWriter).
+    return shard.name.rsplit("-", 3)[0]
 
 
 def _check_destination(out: Path) -> None:

@@ -9,8 +9,8 @@ runs in a thread of its own with its own event loop and database connection.
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,29 +32,11 @@ RowsWritten = Callable[[int, int], None]
 """Told the rows written so far and the rows to write."""
 
 
-@dataclass(frozen=True)
-class ExportDone:
-    format: str
-    folder: Path
-    rows: int
-    splits: dict[str, int]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "format": self.format,
-            "folder": str(self.folder),
-            "rows": self.rows,
-            "splits": dict(self.splits),
-        }
-
-    @classmethod
-    def from_json(cls, found: dict[str, Any]) -> ExportDone:
-        return cls(found["format"], Path(found["folder"]), int(found["rows"]), found["splits"])
-
-
 def time_stamp(now: datetime | None = None) -> str:
-    """The time in a folder name: UTC, to the second, sorting as time goes."""
-    return (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    """The time in a folder name: UTC, to the second, sorting as time goes, and a few random
+    letters after it: two jobs queued in one second (two admins, two processes) must not be
+    given one folder."""
+    return (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ") + f"-{secrets.token_hex(3)}"
 
 
 def export_folder(settings: Settings, format_name: str, now: datetime | None = None) -> Path:
@@ -89,20 +71,31 @@ async def export_data(
     *,
     curation: Curation | None = None,
     progress: RowsWritten | None = None,
-) -> ExportDone:
-    """Export what people did into the new folder ``out``, on a database connection of its own.
+    finished_counts: bool = False,
+) -> dict[str, Any]:
+    """Export what people did into the new folder ``out``, on a database connection of its own;
+    returns what it wrote (format, folder, rows, splits, files).
 
     UserError when there is nothing to export or no secret; nothing is written then. An
     ImageStoreError (a picture's file is damaged) and an OSError (``out`` cannot be made) stop
-    it with nothing written too."""
+    it with nothing written too. ``finished_counts``: a finished export already in ``out``
+    counts as done (an export job run again after its worker died)."""
     # Imported only when exporting: datasets and pyarrow take a while to load.
     from bot.core.data.curation import check_model_versions
     from bot.core.opening import open_database_with_data
-    from storage.export import FORMATS, ExportError, ExportOptions, export_from_database
+    from storage.export import (
+        FORMATS,
+        ExportError,
+        ExportOptions,
+        export_from_database,
+        finished_export,
+    )
     from storage.imagestore import ImageStore
 
     chosen = FORMATS[checked_format(format_name)]
     secret = check_secret(settings)
+    if finished_counts and (earlier := finished_export(chosen, out)) is not None:
+        return earlier.to_json()
     database = await open_database_with_data(settings)
     try:
         if curation is not None:
@@ -121,7 +114,7 @@ async def export_data(
         raise UserError(str(error)) from None
     finally:
         await database.dispose()
-    return ExportDone.from_json(result.to_json())
+    return result.to_json()
 
 
 class ExportHandler:
@@ -140,11 +133,16 @@ class ExportHandler:
             if on_progress is not None:
                 loop.call_soon_threadsafe(on_progress, Progress(step=written, total=total))
 
-        def in_own_loop() -> ExportDone:
+        def in_own_loop() -> dict[str, Any]:
             export = export_data(
-                self._settings, request.format, Path(request.out), progress=rows_written
+                self._settings,
+                request.format,
+                Path(request.out),
+                progress=rows_written,
+                # Its folder was new when the job was queued: one there now was written by an
+                # earlier attempt of this job, whose worker died before saying so.
+                finished_counts=job.attempts > 1,
             )
             return asyncio.run(export)
 
-        done = await asyncio.to_thread(in_own_loop)
-        return JobResult(outcome=done.to_json())
+        return JobResult(outcome=await asyncio.to_thread(in_own_loop))
