@@ -237,6 +237,10 @@ class Job(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     lease_expires_at: Mapped[datetime | None] = mapped_column()
     attempts: Mapped[int] = mapped_column(default=0)
+    # Steps done of the running attempt, written now and then by its worker, so that a front
+    # end in another process can show them (docs/architecture.md, "Progress").
+    progress_step: Mapped[int | None] = mapped_column()
+    progress_total: Mapped[int | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()

@@ -183,6 +183,19 @@ class JobQueue:
             )
             return rows_changed(result)
 
+    async def record_progress(self, job_id: str, worker_id: str, step: int, total: int) -> None:
+        """Note the steps a job ``worker_id`` runs has done (see ``Job.progress_step``)."""
+        async with self._database.sessions.begin() as session:
+            await session.execute(
+                update(Job)
+                .where(
+                    Job.public_id == job_id,
+                    Job.claimed_by == worker_id,
+                    Job.status == JobStatus.RUNNING,
+                )
+                .values(progress_step=step, progress_total=total)
+            )
+
     async def sweep(self, worker_id: str, holder_is_gone: Callable[[str], bool]) -> Swept:
         """Hand back to the queue the jobs of holders that died: their lease lapsed, or
         ``holder_is_gone`` knows their process ended. A job that was started

@@ -137,7 +137,8 @@ async def open_app(
         settings.job_lease_seconds,
     )
     queue = JobQueue(database, settings.job_lease_seconds)
-    watch = JobWatch(database, settings.queue_poll_seconds)
+    progress = ProgressHub()
+    watch = JobWatch(database, settings.queue_poll_seconds, progress, worker_id)
     heartbeat: asyncio.Task[None] | None = None
     try:
         # Torch-free: a model that must load first to be known is registered at first use.
@@ -153,7 +154,7 @@ async def open_app(
             worker_id,
             queue=queue,
             watch=watch,
-            progress=ProgressHub(),
+            progress=progress,
             rating=RatingService(database, store),
             privacy=PrivacyService(database, store),
             preferences=Preferences(database, settings),

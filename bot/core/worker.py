@@ -17,6 +17,7 @@ from collections.abc import Collection
 from bot.core.app import App
 from bot.core.jobs.pause import until_nudged
 from bot.core.jobs.processes import worker_is_gone
+from bot.core.jobs.progress import StoredProgress, both
 from storage.models import JobKind, JobStatus
 from storage.notices import listen
 
@@ -43,6 +44,9 @@ class QueueWorker:
         # Resolved at the end of the next claiming round: see ``claimed_round``.
         self._next_round: asyncio.Future[None] | None = None
         self.finished_jobs = 0
+        self._stored_progress = StoredProgress(
+            app.queue, app.worker_id, app.settings.queue_poll_seconds
+        )
 
     @property
     def busy(self) -> bool:
@@ -115,7 +119,10 @@ class QueueWorker:
 
     async def _run(self, job_id: str) -> None:
         try:
-            status = await self._app.runner.run(job_id, self._app.progress.reporter(job_id))
+            progress = both(
+                self._app.progress.reporter(job_id), self._stored_progress.reporter(job_id)
+            )
+            status = await self._app.runner.run(job_id, progress)
         except Exception:
             log.exception("running job %s failed", job_id)
             status = JobStatus.FAILED

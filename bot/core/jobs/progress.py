@@ -1,11 +1,20 @@
-"""Progress of the jobs this process runs, for whoever in this process watches them (a Discord
-message, a progress bar). Jobs run by another process show no steps here."""
+"""Progress of running jobs, for whoever watches them (a Discord message, a progress bar).
+
+A job run in this process reports each step to the ``ProgressHub`` at once. A worker also
+writes the steps into the job's row now and then (``StoredProgress``), and a front end in
+another process reads them back from there as it watches for the job's end (``JobWatch``).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 
 from engine import Progress, ProgressCallback
+from storage.queue import JobQueue
+
+log = logging.getLogger(__name__)
 
 
 class ProgressHub:
@@ -34,3 +43,49 @@ class ProgressHub:
                 callback(progress)
 
         return report
+
+
+class StoredProgress:
+    """Writes the steps of the jobs a worker runs into their rows, at most once per
+    ``interval`` seconds a job: the other processes read them no more often than that."""
+
+    def __init__(self, queue: JobQueue, worker_id: str, interval: float) -> None:
+        self._queue = queue
+        self._worker_id = worker_id
+        self._interval = interval
+        self._writes: set[asyncio.Task[None]] = set()
+
+    def reporter(self, job_id: str) -> ProgressCallback:
+        loop = asyncio.get_running_loop()
+        last_written = -self._interval
+        writing: asyncio.Task[None] | None = None
+
+        def report(progress: Progress) -> None:
+            nonlocal last_written, writing
+            now = loop.time()
+            if (writing is not None and not writing.done()) or now - last_written < self._interval:
+                return
+            last_written = now
+            writing = loop.create_task(self._write(job_id, progress))
+            # Held until done: the loop keeps only weak references to its tasks.
+            self._writes.add(writing)
+            writing.add_done_callback(self._writes.discard)
+
+        return report
+
+    async def _write(self, job_id: str, progress: Progress) -> None:
+        try:
+            await self._queue.record_progress(
+                job_id, self._worker_id, progress.step, progress.total
+            )
+        except Exception:
+            # A step not shown elsewhere is no loss; the job's end is written in any case.
+            log.info("progress of job %s not written", job_id, exc_info=True)
+
+
+def both(first: ProgressCallback, second: ProgressCallback) -> ProgressCallback:
+    def report(progress: Progress) -> None:
+        first(progress)
+        second(progress)
+
+    return report

@@ -75,6 +75,9 @@ class JobRunner:
                 attempts=Job.attempts + 1,
                 lease_expires_at=now + self._lease,
                 started_at=now,
+                # An earlier attempt's steps are not this one's.
+                progress_step=None,
+                progress_total=None,
             )
         )
         if not rows_changed(result):

@@ -2,7 +2,8 @@
 
 A job run in this process is reported here by its worker the moment it ends. Any other job is
 learnt of from the database: at once when PostgreSQL announces it, otherwise at the next poll
-(every ``poll_seconds``, and only while someone is waiting).
+(every ``poll_seconds``, and only while someone is waiting). The steps such a job has done
+are read with its status and told to this process's watchers (see ``bot.core.jobs.progress``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import logging
 from sqlalchemy import select
 
 from bot.core.jobs.pause import until_nudged
+from bot.core.jobs.progress import ProgressHub
+from engine import Progress
 from storage.db import Database
 from storage.models import Job, JobStatus
 from storage.notices import listen
@@ -22,9 +25,15 @@ log = logging.getLogger(__name__)
 
 
 class JobWatch:
-    def __init__(self, database: Database, poll_seconds: float) -> None:
+    def __init__(
+        self, database: Database, poll_seconds: float, progress: ProgressHub, worker_id: str
+    ) -> None:
         self._database = database
         self._poll_seconds = poll_seconds
+        self._progress = progress
+        # This process's own jobs tell their steps to the hub themselves.
+        self._worker_id = worker_id
+        self._steps_told: dict[str, tuple[int, int]] = {}
         self._waiting: dict[str, asyncio.Future[JobStatus]] = {}
         self._news = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
@@ -45,6 +54,7 @@ class JobWatch:
     def ended(self, job_id: str, status: JobStatus) -> None:
         """A job this process ran (or cancelled) ended."""
         future = self._waiting.pop(job_id, None)
+        self._steps_told.pop(job_id, None)
         if future is not None and not future.done():
             future.set_result(status)
 
@@ -82,10 +92,25 @@ class JobWatch:
         wanted = sorted(self._waiting)
         async with self._database.sessions() as session:
             rows = await session.execute(
-                select(Job.public_id, Job.status).where(Job.public_id.in_(wanted))
+                select(
+                    Job.public_id,
+                    Job.status,
+                    Job.claimed_by,
+                    Job.progress_step,
+                    Job.progress_total,
+                ).where(Job.public_id.in_(wanted))
             )
-            statuses = {public_id: JobStatus(status) for public_id, status in rows.all()}
+            found = {row.public_id: row for row in rows.all()}
         for job_id in wanted:
-            status = statuses.get(job_id, JobStatus.CANCELLED)
+            row = found.get(job_id)
+            status = JobStatus(row.status) if row is not None else JobStatus.CANCELLED
             if status.finished:
                 self.ended(job_id, status)
+            elif row is not None and row.claimed_by != self._worker_id:
+                self._tell_steps(job_id, row.progress_step, row.progress_total)
+
+    def _tell_steps(self, job_id: str, step: int | None, total: int | None) -> None:
+        if step is None or total is None or self._steps_told.get(job_id) == (step, total):
+            return
+        self._steps_told[job_id] = (step, total)
+        self._progress.reporter(job_id)(Progress(step=step, total=total))
