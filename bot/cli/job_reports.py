@@ -111,6 +111,8 @@ def _print_data_job(out: Console, view: JobView) -> None:
         method = fine_tune.training.get("method", "dpo")
         out.print(f"  {method} on {plain(fine_tune.data)} into {plain(fine_tune.out)}")
     for name, value in (view.outcome or {}).items():
-        out.print(f"  {name}: {plain(str(value))}")
+        # A fine-tune without a validation split has no accuracy to tell, say.
+        if value is not None:
+            out.print(f"  {name}: {plain(str(value))}")
     if view.error:
         out.print(f"  error: {plain(view.error)}")
