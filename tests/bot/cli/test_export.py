@@ -16,6 +16,16 @@ __all__ = ["cli_env"]  # the fixture, shared with the other CLI tests
 SECRET = "an operator's long random secret"
 
 
+@pytest.fixture
+def clicked_grid(
+    cli_env: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Carol's grid with Bob's U2 on it (three pairs to export), and the export secret set."""
+    grid = produced(capsys, "imagine", "a red circle --seed 1 --steps 1")
+    produced(capsys, "upscale", grid["job_id"], "2", "--user", "bob")
+    monkeypatch.setenv("PICKLOOP_EXPORT_SECRET", SECRET)
+
+
 def test_export_from_the_terminal(
     cli_env: dict[str, str],
     capsys: pytest.CaptureFixture[str],
@@ -120,15 +130,10 @@ def test_reading_a_database_that_is_not_there_refuses_and_makes_nothing(
     assert not Path(cli_env["PICKLOOP_DATA_DIR"]).exists() and not out.exists()
 
 
+@pytest.mark.usefixtures("clicked_grid")
 def test_an_export_that_cannot_be_written_there_is_one_line(
-    cli_env: dict[str, str],
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    grid = produced(capsys, "imagine", "a red circle --seed 1 --steps 1")
-    produced(capsys, "upscale", grid["job_id"], "2", "--user", "bob")
-    monkeypatch.setenv("PICKLOOP_EXPORT_SECRET", SECRET)
     a_file = tmp_path / "notes.txt"
     a_file.write_text("not a folder")
     code, stdout, stderr = pickloop(
@@ -139,11 +144,9 @@ def test_an_export_that_cannot_be_written_there_is_one_line(
     assert a_file.read_text() == "not a folder"
 
 
+@pytest.mark.usefixtures("clicked_grid")
 def test_show_tells_what_an_export_job_made(
-    cli_env: dict[str, str],
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     import asyncio
 
@@ -151,9 +154,6 @@ def test_show_tells_what_an_export_job_made(
     from bot.core.actor import Actor
     from bot.core.app import open_app
 
-    grid = produced(capsys, "imagine", "a red circle --seed 1")
-    produced(capsys, "upscale", grid["job_id"], "2", "--user", "bob")
-    monkeypatch.setenv("PICKLOOP_EXPORT_SECRET", SECRET)
     out = tmp_path / "pairs"
 
     async def export_as_a_job() -> str:

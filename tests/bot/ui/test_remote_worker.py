@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -26,61 +27,62 @@ def settings_overrides() -> dict[str, object]:
     return {"discord_progress_seconds": 0.0, "queue_poll_seconds": 0.05, "max_steps": 200}
 
 
+@contextlib.asynccontextmanager
+async def bot_without_worker(app: App, fake: FakeDiscord) -> AsyncIterator[Gateway]:
+    """``pickloop bot --no-worker``: it accepts and delivers, and runs no job."""
+    bot = PickloopBot(app, runs_jobs=False)
+    await bot.login("test-token")
+    gateway = Gateway(bot, fake)
+    gateway.ready()
+    try:
+        yield gateway
+    finally:
+        await bot.close()
+
+
+@contextlib.asynccontextmanager
+async def worker_elsewhere(settings: Settings, engine: LocalEngine) -> AsyncIterator[QueueWorker]:
+    """A worker as another process on the same database has it: it shares nothing in memory
+    with the bot, which hears of its jobs from the database alone."""
+    async with open_app(settings, engine=engine, run_own_jobs=False) as elsewhere:
+        worker = QueueWorker(elsewhere, capacity=1)
+        running = asyncio.create_task(worker.work())
+        try:
+            yield worker
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+
+
 async def test_a_bot_without_a_worker_delivers_what_another_process_ran(
     app: App, fake_discord: FakeDiscord, settings: Settings, local_engine: LocalEngine
 ) -> None:
-    bot = PickloopBot(app, runs_jobs=False)
-    await bot.login("test-token")
-    gateway = Gateway(bot, fake_discord)
-    gateway.ready()
-    try:
+    async with bot_without_worker(app, fake_discord) as gateway:
         sent = gateway.slash(ALICE, "imagine", prompt="a red circle --seed 7")
         # Nobody runs jobs yet: the person sees where the job waits.
         notice = await fake_discord.wait_for(lambda: queue_notice(fake_discord, sent))
         assert "Queued: position 1" in notice.json["content"]
 
-        # The worker is another process on the same database: it shares nothing in memory
-        # with the bot, which hears of the finished job from the database alone.
-        async with open_app(settings, engine=local_engine, run_own_jobs=False) as elsewhere:
-            worker = QueueWorker(elsewhere, capacity=1)
-            running = asyncio.create_task(worker.work())
-            try:
-                posted = await fake_discord.wait_for(lambda: grid_posted(fake_discord, sent.token))
-            finally:
-                running.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await running
+        async with worker_elsewhere(settings, local_engine) as worker:
+            posted = await fake_discord.wait_for(lambda: grid_posted(fake_discord, sent.token))
         assert worker.finished_jobs == 1
         assert len(posted.custom_ids) == 9
-    finally:
-        await bot.close()
 
 
 async def test_the_steps_of_a_job_another_process_runs_are_shown_as_it_runs(
     app: App, fake_discord: FakeDiscord, settings: Settings, local_engine: LocalEngine
 ) -> None:
-    bot = PickloopBot(app, runs_jobs=False)
-    await bot.login("test-token")
-    gateway = Gateway(bot, fake_discord)
-    gateway.ready()
-    try:
+    async with bot_without_worker(app, fake_discord) as gateway:
         sent = gateway.slash(ALICE, "imagine", prompt="a red circle --seed 7 --steps 150")
         await fake_discord.wait_for(lambda: queue_notice(fake_discord, sent))
-        async with open_app(settings, engine=local_engine, run_own_jobs=False) as elsewhere:
-            running = asyncio.create_task(QueueWorker(elsewhere, capacity=1).work())
-            try:
-                shown = await fake_discord.wait_for(
-                    lambda: (
-                        (edit := last_edit(fake_discord, sent.token))
-                        and "of 150)" in edit.json["content"]
-                        and edit
-                    )
+        async with worker_elsewhere(settings, local_engine):
+            shown = await fake_discord.wait_for(
+                lambda: (
+                    (edit := last_edit(fake_discord, sent.token))
+                    and "of 150)" in edit.json["content"]
+                    and edit
                 )
-                await fake_discord.wait_for(lambda: grid_posted(fake_discord, sent.token))
-            finally:
-                running.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await running
+            )
+            await fake_discord.wait_for(lambda: grid_posted(fake_discord, sent.token))
         assert "% (step " in shown.json["content"]
-    finally:
-        await bot.close()
