@@ -72,6 +72,8 @@ def print_view(view: JobView, position: int | None = None, story: Sequence[Signa
     out.print(f"[bold]{view.kind} {view.job_id}[/] {view.status}{prompt}")
     if position is not None:
         out.print(f"  waiting: position {position} in the queue")
+    if view.steps_done is not None and view.steps_total:
+        out.print(f"  running: step {view.steps_done} of {view.steps_total}")
     if data_job:
         _print_data_job(out, view)
         return

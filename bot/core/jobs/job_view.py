@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from storage.imagestore import ImageStore
-from storage.models import Image, Job
+from storage.models import Image, Job, JobStatus
 from storage.parameters import JobParameters
 
 
@@ -51,6 +51,9 @@ class JobView:
     warnings: list[str] = field(default_factory=list)
     # What a data job made (an export's folder and rows, a fine-tune's adapter), once done.
     outcome: dict[str, Any] | None = None
+    # While it runs: the steps done and in all, as its worker last wrote them (any process).
+    steps_done: int | None = None
+    steps_total: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         shown = asdict(self)
@@ -85,6 +88,7 @@ def job_view(
     warnings: list[str] | None = None,
 ) -> JobView:
     grid_path: Path | None = store.path(job.grid_sha256) if job.grid_sha256 else None
+    running = job.status is JobStatus.RUNNING
     return JobView(
         job_id=job.public_id,
         kind=job.kind.value,
@@ -109,6 +113,8 @@ def job_view(
         ],
         warnings=list(warnings or []),
         outcome=job.outcome,
+        steps_done=job.progress_step if running else None,
+        steps_total=job.progress_total if running else None,
     )
 
 

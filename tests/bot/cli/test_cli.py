@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +63,34 @@ def produced(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
     [line] = out.splitlines()
     payload: dict[str, Any] = json.loads(line)
     return payload
+
+
+@contextmanager
+def worker_process(cli_env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``pickloop worker`` in a process of its own (one torch thread), its stderr in ``log``."""
+    with log.open("wb") as stderr:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "bot", "worker"],
+            env={**os.environ, **cli_env, "PICKLOOP_TORCH_THREADS": "1"},
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        try:
+            yield worker
+        finally:
+            worker.kill()
+            worker.wait()
+
+
+def shown_until(
+    capsys: pytest.CaptureFixture[str], job_id: str, done: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """``show JOB --json`` again and again until ``done`` says so (or five minutes pass)."""
+    deadline = time.monotonic() + 300
+    while not done(job := produced(capsys, "show", job_id)):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+    return job
 
 
 def row_counts(url: str) -> tuple[int, ...]:
@@ -459,3 +489,16 @@ def test_no_wait_queues_the_job_for_a_worker_and_show_says_where_it_stands(
     code, out, _ = pickloop(capsys, "show", first["job_id"])
     assert code == 0 and "waiting: position 1 in the queue" in out
     assert row_counts(cli_env["PICKLOOP_DATABASE_URL"]) == (2, 2, 0, 0)
+
+
+@pytest.mark.slow
+def test_show_tells_the_steps_of_a_job_a_worker_runs(
+    cli_env: dict[str, str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    queued = produced(capsys, "imagine", "a red circle --steps 60", "--no-wait")
+    assert queued["steps_done"] is None
+    with worker_process(cli_env, tmp_path / "worker.err"):
+        running = shown_until(capsys, queued["job_id"], lambda job: bool(job["steps_done"]))
+        code, shown, _ = pickloop(capsys, "show", queued["job_id"])
+    assert running["status"] == "running" and running["steps_total"] == 60
+    assert code == 0 and re.search(r"running: step \d+ of 60", shown), shown

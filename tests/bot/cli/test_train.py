@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
 from engine.loader import load_model
-from tests.bot.cli.test_cli import cli_env, pickloop, produced
+from tests.bot.cli.test_cli import cli_env, pickloop, produced, shown_until, worker_process
 
 __all__ = ["cli_env"]
+
+UNFINISHED = ("queued", "running")
 
 
 @pytest.fixture
@@ -97,24 +95,8 @@ def test_a_fine_tune_queued_without_waiting_is_run_by_a_worker(
     assert not out.exists()
 
     said = exports / "worker.err"
-    with said.open("wb") as stderr:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "bot", "worker"],
-            env={**os.environ, **cli_env, "PICKLOOP_TORCH_THREADS": "1"},
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-        try:
-            deadline = time.monotonic() + 300
-            while (job := produced(capsys, "show", queued["job_id"]))["status"] in (
-                "queued",
-                "running",
-            ):
-                assert time.monotonic() < deadline, job
-                time.sleep(0.5)
-        finally:
-            worker.kill()
-            worker.wait()
+    with worker_process(cli_env, said):
+        job = shown_until(capsys, queued["job_id"], lambda job: job["status"] not in UNFINISHED)
     assert job["status"] == "done" and job["outcome"]["adapter"] == str(out)
     # The libraries' loading bars stay off the worker's log: pickloop reports progress itself.
     assert "Loading pipeline" not in said.read_text()
