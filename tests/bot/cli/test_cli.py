@@ -424,6 +424,21 @@ def test_commands_that_need_no_model_never_import_torch(cli_env: dict[str, str])
     assert re.search(r"imagine \w+ queued .*\n\s+80x48 ", result.stdout), result.stdout
 
 
+def test_work_on_a_grid_queued_without_waiting_never_imports_torch(
+    cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    grid = produced(capsys, "imagine", "a red circle --steps 1")["job_id"]
+    after, result = heavy_imports_after(
+        cli_env,
+        ["vary", grid, "1", "--no-wait"],
+        ["upscale", grid, "2", "--no-wait"],
+        ["reroll", grid, "--no-wait"],
+    )
+    assert after == ["LIGHT"] * 3, result.stderr
+    for kind in ("variation", "upscale", "reroll"):
+        assert re.search(rf"^{kind} \w+ queued", result.stdout, re.MULTILINE), result.stdout
+
+
 def test_simple_refusals_come_before_the_model_loads(
     cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
