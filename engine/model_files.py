@@ -57,7 +57,7 @@ class ModelFiles:
 
     def count_tokens(self, spec: str, text: str) -> int | None:
         found = self._folder(spec)
-        if found is None or self.describe(spec) is None:
+        if found is None:
             return None
         folder = found[0]
         tokenizer = self._tokenizers.get(folder)
@@ -105,6 +105,8 @@ def _cached_hub_folder(hub_id: str) -> tuple[Path, str] | None:
 def _load_tokenizer(folder: Path) -> Any:
     # The class the pipeline itself loads (model_index.json names it), from the same files, so
     # it counts the same tokens; transformers' tokenizers import no torch.
+    if not (folder / "tokenizer" / "tokenizer_config.json").is_file():
+        return None
     import transformers
 
     _library, class_name = json.loads((folder / _INDEX).read_text(encoding="utf-8"))["tokenizer"]

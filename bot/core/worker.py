@@ -17,7 +17,7 @@ from collections.abc import Collection
 from bot.core.app import App
 from bot.core.jobs.pause import until_nudged
 from bot.core.jobs.processes import worker_is_gone
-from bot.core.jobs.progress import StoredProgress, both
+from bot.core.jobs.progress import StoredProgress
 from storage.models import JobKind, JobStatus
 from storage.notices import listen
 
@@ -118,15 +118,16 @@ class QueueWorker:
         self._running[job_id] = tasks.create_task(self._run(job_id))
 
     async def _run(self, job_id: str) -> None:
+        # Its steps go to the database too, for front ends in other processes: one more
+        # watcher of the job in this process's hub.
+        stop_storing = self._app.progress.watch(job_id, self._stored_progress.reporter(job_id))
         try:
-            progress = both(
-                self._app.progress.reporter(job_id), self._stored_progress.reporter(job_id)
-            )
-            status = await self._app.runner.run(job_id, progress)
+            status = await self._app.runner.run(job_id, self._app.progress.reporter(job_id))
         except Exception:
             log.exception("running job %s failed", job_id)
             status = JobStatus.FAILED
         finally:
+            stop_storing()
             del self._running[job_id]
             if job_id == self._fine_tune:
                 self._fine_tune = None

@@ -29,7 +29,7 @@ from storage.export.exclusions import Exclusions
 from storage.export.formats import Context, Format
 from storage.export.images import ExportImages
 from storage.export.pseudonym import Pseudonyms
-from storage.export.shards import SplitWriter, create_owner_only
+from storage.export.shards import SplitWriter, create_owner_only, split_of
 from storage.export.splits import SplitPlan, prompt_digest
 from storage.labels.curate import Curation, Curator, curated, survey
 
@@ -209,15 +209,10 @@ def finished_export(format: Format[Any], out: Path) -> ExportResult | None:
     if not (out / "README.md").is_file() or not data.is_dir():
         return None
     shards = sorted(data.glob("*.parquet"))
-    rows = [(_split_of(shard), pq.read_metadata(shard).num_rows) for shard in shards]
+    rows = [(split_of(shard), pq.read_metadata(shard).num_rows) for shard in shards]
     counts = {split: sum(n for of, n in rows if of == split) for split in format.splits}
     files = ("README.md", *(f"data/{shard.name}" for shard in shards))
     return ExportResult(format.name, out, counts, files)
-
-
-def _split_of(shard: Path) -> str:
-    # Shards are named "<split>-00000-of-00003.parquet" (see SplitWriter).
-    return shard.name.rsplit("-", 3)[0]
 
 
 def _check_destination(out: Path) -> None:

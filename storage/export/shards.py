@@ -20,6 +20,11 @@ import pyarrow.parquet as pq
 OWNER_ONLY = 0o600
 
 
+def split_of(shard: Path) -> str:
+    """The split a finished shard holds, from its name (as ``SplitWriter.close`` names it)."""
+    return shard.name.rsplit("-", 3)[0]
+
+
 def create_owner_only(path: Path) -> None:
     """Create the new, empty file ``path`` readable by its owner alone (a umask can only
     narrow that); writing it afterwards truncates it, which keeps its mode."""

@@ -81,11 +81,3 @@ class StoredProgress:
         except Exception:
             # A step not shown elsewhere is no loss; the job's end is written in any case.
             log.info("progress of job %s not written", job_id, exc_info=True)
-
-
-def both(first: ProgressCallback, second: ProgressCallback) -> ProgressCallback:
-    def report(progress: Progress) -> None:
-        first(progress)
-        second(progress)
-
-    return report
