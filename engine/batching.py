@@ -24,6 +24,26 @@ class WaitingRequest:
     arrived: float = field(default_factory=time.monotonic)
 
 
+@dataclass
+class DrawCounts:
+    """What an engine's worker has drawn from its line since it started: the numbers an
+    operator reads to see whether people's grids are being drawn together."""
+
+    calls: int = 0
+    """Pipeline calls made for text-to-image requests."""
+    requests: int = 0
+    images: int = 0
+    shared_calls: int = 0
+    """Calls that drew the requests of more than one caller together."""
+
+    def add_call(self, requests: int, images: int) -> None:
+        self.calls += 1
+        self.requests += requests
+        self.images += images
+        if requests > 1:
+            self.shared_calls += 1
+
+
 class WaitingLine:
     """Filled from the event loop, emptied by the worker thread.
 
@@ -43,10 +63,14 @@ class WaitingLine:
         self._waiting: list[WaitingRequest] = []
         self._arrivals = threading.Condition()
 
-    def add(self, request: GenerationRequest, report: Callable[[Progress], None]) -> WaitingRequest:
-        waiting = WaitingRequest(request, report)
+    def add(
+        self, entries: list[tuple[GenerationRequest, Callable[[Progress], None]]]
+    ) -> list[WaitingRequest]:
+        """Put requests in line at once: the worker sees all of them or none, so those that can
+        share a call are drawn together whatever the worker was doing when they came."""
+        waiting = [WaitingRequest(request, report) for request, report in entries]
         with self._arrivals:
-            self._waiting.append(waiting)
+            self._waiting.extend(waiting)
             self._arrivals.notify_all()
         return waiting
 

@@ -7,3 +7,8 @@ class EngineError(Exception):
         lines = [line for line in str(error).splitlines() if line.strip()]
         reason = lines[0].strip() if lines else type(error).__name__
         return cls(f"{context}: {reason}")
+
+
+class EngineUnavailable(EngineError):
+    """The engine cannot be reached (its cluster is down or gone): the work is not at fault and
+    can wait until it is back."""

@@ -1,7 +1,8 @@
 """The in-process engine: models loaded and run on one worker thread, off the event loop."""
 
 import asyncio
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import TypeVar
 
 from PIL.Image import Image
 
-from engine.batching import WaitingLine, WaitingRequest
+from engine.batching import DrawCounts, WaitingLine, WaitingRequest
 from engine.device import Accelerators, select_device, select_dtype
 from engine.embedded import model_source
 from engine.errors import EngineError
@@ -64,6 +65,8 @@ class LocalEngine(Engine):
 
             torch.set_num_threads(threads)
         self._line = WaitingLine(batch_images, gather_seconds)
+        # Written on the worker thread only.
+        self._counts = DrawCounts()
         available = Accelerators.detect()
         self._device = select_device(device, available)
         self._dtype = select_dtype(dtype, self._device, available)
@@ -75,6 +78,11 @@ class LocalEngine(Engine):
         self._models: dict[str, LoadedModel] = {}
         self._closed = False
 
+    @property
+    def device(self) -> str:
+        """The device the engine draws on: "cuda", "mps" or "cpu"."""
+        return self._device
+
     async def describe(self, model: str) -> ModelInfo:
         return (await self._loaded(model)).info
 
@@ -85,19 +93,36 @@ class LocalEngine(Engine):
     async def generate(
         self, request: GenerationRequest, on_progress: ProgressCallback | None = None
     ) -> list[Image]:
-        report = self._relay(on_progress)
         if shared_call_key(request) is None:
+            report = self._relay(on_progress)
             return await self._on_worker(
                 lambda: generate_images(self._model(request.model), request, report)
             )
+        (images,) = self.draw_together([(request, on_progress)])
+        return await images
+
+    def draw_together(
+        self, entries: Sequence[tuple[GenerationRequest, ProgressCallback | None]]
+    ) -> list[asyncio.Future[list[Image]]]:
+        """Put text-to-image requests in line at once, so that those which can share a pipeline
+        call are drawn in one whatever the worker is busy with (a Serve replica hands over the
+        grids it gathered this way); one future of images per request, in order. Cancelling a
+        future gives up a request that is still waiting."""
         if self._closed:
             raise EngineError("the engine is closed")
-        waiting = self._line.add(request, report)
+        if any(shared_call_key(request) is None for request, _ in entries):
+            raise ValueError("only text-to-image requests are drawn together")
+        waiting = self._line.add([(request, self._relay(report)) for request, report in entries])
         # One turn of the worker per request: a turn draws the first request still waiting and
         # whatever can share its call, so by its own turn every request has been drawn. A turn
         # hands every error to the requests it drew; nothing is left to collect from the turn.
-        self._worker.submit(self._draw_waiting)
-        return await asyncio.wrap_future(waiting.images)
+        for _ in waiting:
+            self._worker.submit(self._draw_waiting)
+        return [asyncio.wrap_future(w.images) for w in waiting]
+
+    def draw_counts(self) -> DrawCounts:
+        """What the worker has drawn so far (a copy)."""
+        return dataclasses.replace(self._counts)
 
     async def upscale(
         self,
@@ -151,6 +176,7 @@ class LocalEngine(Engine):
                     waiting.report(progress)
 
             drawn = generate_together(model, [w.request for w in batch], report_to_all)
+            self._counts.add_call(len(batch), sum(len(w.request.seeds) for w in batch))
         except Exception as error:
             if len(batch) == 1:
                 batch[0].images.set_exception(error)
@@ -166,7 +192,9 @@ class LocalEngine(Engine):
     def _draw_alone(self, waiting: WaitingRequest) -> None:
         try:
             model = self._model(waiting.request.model)
-            waiting.images.set_result(generate_images(model, waiting.request, waiting.report))
+            images = generate_images(model, waiting.request, waiting.report)
+            self._counts.add_call(1, len(images))
+            waiting.images.set_result(images)
         except Exception as error:
             waiting.images.set_exception(error)
 

@@ -1,47 +1,101 @@
 """One replica of the engine's Serve application: a ``LocalEngine`` on the replica's device.
 
-Nothing of Discord or the database runs here. A replica loads the models it is asked for on
-first use, as the local engine does, and draws the grids that reach it together when they can
-share a pipeline call (the local engine's own batching).
+Nothing of Discord or the database runs here. A replica loads its model when it starts, gathers
+the grids that reach it together (``serve.batch``, bounded in images and in waiting time) and
+hands them to its engine at once, which draws those that can share a pipeline call in one.
+Every answer is a stream: the steps as they are drawn, then the pictures.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from PIL.Image import Image
+from ray import serve
 
+from engine.generation import shared_call_key
 from engine.local import LocalEngine
-from engine.types import DEFAULT_BATCH_IMAGES, GenerationRequest, ModelInfo
+from engine.types import DEFAULT_BATCH_IMAGES, GenerationRequest, ModelInfo, Progress
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class ReplicaOptions:
     """How each replica builds its engine (the local engine's settings)."""
 
+    model: str
+    """The model the application serves, loaded when a replica starts."""
     cache_dir: str
     device: str = "auto"
     dtype: str = "auto"
     batch_images: int = DEFAULT_BATCH_IMAGES
     gather_seconds: float = 0.0
+    """How long a grid that reaches an idle replica waits for others to share its call."""
     # Torch threads per replica: several replicas on one machine's cores must share them.
     threads: int | None = None
+
+
+@dataclass(frozen=True)
+class _Ticket:
+    request: GenerationRequest
+    report: Callable[[Progress], None]
+
+
+def _images_of(tickets: list[_Ticket]) -> int:
+    # What serve.batch bounds a batch by: the images of one pipeline call, as the engine does.
+    return sum(len(ticket.request.seeds) for ticket in tickets)
+
+
+async def _streamed(
+    work: Callable[[Callable[[Progress], None]], Awaitable[T]],
+) -> AsyncIterator[Any]:
+    """Run ``work`` with a reporter and yield each step it reports, then what it returns.
+    Closing the stream (the caller gave up) cancels the work."""
+    steps: asyncio.Queue[Progress] = asyncio.Queue()
+    task = asyncio.ensure_future(work(steps.put_nowait))
+    try:
+        while True:
+            next_step = asyncio.ensure_future(steps.get())
+            await asyncio.wait({task, next_step}, return_when=asyncio.FIRST_COMPLETED)
+            if next_step.done():
+                yield next_step.result()
+                continue
+            next_step.cancel()
+            break
+        while not steps.empty():
+            yield steps.get_nowait()
+        yield task.result()
+    finally:
+        task.cancel()
 
 
 class EngineReplica:
     """The deployment's class (``engine.ray_serve.application`` makes it a deployment)."""
 
-    def __init__(self, options: ReplicaOptions) -> None:
+    # Ray allows an async __init__ for actors and Serve replicas; the model loads in it, so a
+    # replica counts as running only once it can draw.
+    async def __init__(self, options: ReplicaOptions) -> None:  # type: ignore[misc]
+        self._options = options
         self._engine = LocalEngine(
             Path(options.cache_dir),
             device=options.device,
             dtype=options.dtype,
             batch_images=options.batch_images,
-            gather_seconds=options.gather_seconds,
+            # Serve gathers the grids that come together; the engine draws what it is handed.
+            gather_seconds=0.0,
             threads=options.threads,
         )
+        # serve.batch gives the method setters for its bounds (typed as a plain method).
+        gathering: Any = self._gathered
+        gathering.set_max_batch_size(options.batch_images)
+        gathering.set_batch_wait_timeout_s(options.gather_seconds)
+        self._ongoing = 0
+        await self._engine.describe(options.model)
 
     async def describe(self, model: str) -> ModelInfo:
         return await self._engine.describe(model)
@@ -49,8 +103,54 @@ class EngineReplica:
     async def count_tokens(self, model: str, text: str) -> int:
         return await self._engine.count_tokens(model, text)
 
-    async def generate(self, request: GenerationRequest) -> list[Image]:
-        return await self._engine.generate(request)
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[Any]:
+        """Streams the steps (``Progress``), then the pictures (a list of images)."""
 
-    async def upscale(self, model: str, image: Image, options: dict[str, Any]) -> Image:
-        return await self._engine.upscale(model, image, **options)
+        async def draw(report: Callable[[Progress], None]) -> list[Image]:
+            if shared_call_key(request) is None or len(request.seeds) > self._options.batch_images:
+                return await self._engine.generate(request, report)
+            drawn: list[Image] | BaseException = await self._gathered(_Ticket(request, report))
+            if isinstance(drawn, BaseException):
+                raise drawn
+            return drawn
+
+        async for item in self._counted(_streamed(draw)):
+            yield item
+
+    async def upscale(
+        self, model: str, image: Image, options: dict[str, Any]
+    ) -> AsyncIterator[Any]:
+        """Streams the steps of a refine pass (``Progress``), then the enlarged image."""
+
+        async def enlarge(report: Callable[[Progress], None]) -> Image:
+            return await self._engine.upscale(model, image, **options, on_progress=report)
+
+        async for item in self._counted(_streamed(enlarge)):
+            yield item
+
+    @serve.batch(max_batch_size=DEFAULT_BATCH_IMAGES, batch_size_fn=_images_of)
+    async def _gathered(self, tickets: list[_Ticket]) -> list[list[Image] | BaseException]:
+        """The grids Serve gathered, handed to the engine at once; each one's pictures or its
+        own error (one request's bad size must not fail the others)."""
+        drawing = self._engine.draw_together([(t.request, t.report) for t in tickets])
+        return list(await asyncio.gather(*drawing, return_exceptions=True))
+
+    def record_routing_stats(self) -> dict[str, Any]:
+        """This replica's device, load and draw counts. Serve calls it for its router;
+        ``pickloop engine status`` reads it from each replica."""
+        context = serve.get_replica_context()
+        return {
+            "replica": context.replica_id.unique_id,
+            "model": self._options.model,
+            "device": self._engine.device,
+            "ongoing": self._ongoing,
+            **asdict(self._engine.draw_counts()),
+        }
+
+    async def _counted(self, stream: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        self._ongoing += 1
+        try:
+            async for item in stream:
+                yield item
+        finally:
+            self._ongoing -= 1

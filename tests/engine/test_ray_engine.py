@@ -1,16 +1,19 @@
 """The engine as a Ray Serve application on a local cluster: the same pictures as the local
-engine, from any of its replicas."""
+engine from any of its replicas, grids of several people gathered into shared pipeline calls
+(the replicas' own counts), steps streamed back as they are drawn."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from PIL.Image import Image
 
-from engine import LocalEngine, ModelInfo
+from engine import EngineError, LocalEngine, ModelInfo, Progress
 from tests.engine.support import RequestFactory
 
 ray = pytest.importorskip("ray")
@@ -19,30 +22,50 @@ serve = pytest.importorskip("ray.serve")
 pytestmark = pytest.mark.slow
 
 
+def pixels(images: list[Image]) -> list[Any]:
+    return [np.asarray(image).tolist() for image in images]
+
+
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """A local Ray cluster with the engine deployed on two CPU replicas, with as many torch
+def cluster(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[str]:
+    """A local Ray cluster serving the tiny model on two CPU replicas, with as many torch
     threads as this process: on the CPU the thread count changes the pixels (the order of
-    its sums), and Ray would give each replica one."""
+    its sums), and Ray would give each replica one. Yields the application's name."""
     import torch
 
-    from engine.ray_serve.application import deploy
+    from engine.ray_serve.application import Scaling, deploy
+    from engine.ray_serve.cluster import start_local
     from engine.ray_serve.replica import ReplicaOptions
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    start_local(cpus=2)
     try:
-        cache = tmp_path_factory.mktemp("replica-cache")
-        threads = torch.get_num_threads()
-        deploy(ReplicaOptions(str(cache), device="cpu", threads=threads), replicas=2)
-        yield
+        options = ReplicaOptions(
+            str(tiny_model_dir),
+            str(tmp_path_factory.mktemp("replica-cache")),
+            device="cpu",
+            threads=torch.get_num_threads(),
+            # Long enough that grids sent together always meet on a replica.
+            gather_seconds=0.3,
+        )
+        yield deploy(options, Scaling(replicas=2))
     finally:
         serve.shutdown()
         ray.shutdown()
 
 
-@pytest.mark.usefixtures("cluster")
+def draw_totals(application: str) -> dict[str, int]:
+    from engine.ray_serve.cluster import engine_status
+
+    (status,) = [found for found in engine_status() if found.name == application]
+    assert len(status.replicas) == 2, status
+    return {
+        count: sum(report[count] for report in status.replicas)
+        for count in ("calls", "requests", "images", "shared_calls")
+    }
+
+
 async def test_replicas_draw_what_the_local_engine_draws(
-    local_engine: LocalEngine, request_for: RequestFactory, tiny_model_dir: Path
+    cluster: str, local_engine: LocalEngine, request_for: RequestFactory, tiny_model_dir: Path
 ) -> None:
     from engine.ray_serve.client import RayEngine
 
@@ -51,11 +74,51 @@ async def test_replicas_draw_what_the_local_engine_draws(
     assert await engine.describe(model) == ModelInfo(model, 64, 64, 16, 77)
     assert await engine.count_tokens(model, "a red circle") == 5
 
-    requests = [request_for(seeds=(n, n + 1)) for n in (1, 3, 5, 7)]
+    before = draw_totals(cluster)
+    # Four-image grids, as people get: on a CPU, a call of 2-image requests can round a pixel
+    # one level away from the same request drawn alone (the kernels differ per batch size).
+    requests = [
+        request_for(prompt=f"grid {n}", seeds=tuple(range(n, n + 4))) for n in (1, 5, 9, 13)
+    ]
     # Sent at once, as several people's grids are.
     remote = await asyncio.gather(*(engine.generate(request) for request in requests))
     for request, images in zip(requests, remote, strict=True):
-        alone = await local_engine.generate(request)
-        assert [np.asarray(image).tolist() for image in images] == [
-            np.asarray(image).tolist() for image in alone
-        ]
+        assert pixels(images) == pixels(await local_engine.generate(request))
+
+    after = draw_totals(cluster)
+    drawn = {count: after[count] - before[count] for count in after}
+    assert drawn["requests"] == 4 and drawn["images"] == 16
+    # Four grids on two replicas: at least two met on one and shared its pipeline call.
+    assert drawn["shared_calls"] >= 1 and drawn["calls"] <= 3
+
+
+async def test_steps_stream_back_and_upscaling_matches(
+    cluster: str,
+    local_engine: LocalEngine,
+    request_for: RequestFactory,
+    tiny_model_dir: Path,
+) -> None:
+    from engine.ray_serve.client import RayEngine
+
+    engine = RayEngine()
+    steps: list[Progress] = []
+    (picture, *_) = await engine.generate(request_for(steps=4), steps.append)
+    assert steps == [Progress(step, 4) for step in range(1, 5)]
+
+    refine = {"refine_strength": 0.5, "prompt": "a red circle", "seed": 3, "steps": 4}
+    refined_steps: list[Progress] = []
+    remote = await engine.upscale(
+        str(tiny_model_dir), picture, **refine, on_progress=refined_steps.append
+    )
+    assert remote.size == (128, 128)
+    assert pixels([remote]) == pixels(
+        [await local_engine.upscale(str(tiny_model_dir), picture, **refine)]
+    )
+    assert refined_steps and refined_steps[-1] == Progress(2, 2)
+
+
+async def test_a_model_nobody_serves_is_one_clear_error(cluster: str) -> None:
+    from engine.ray_serve.client import RayEngine
+
+    with pytest.raises(EngineError, match="no engine serves some/other-model on the cluster"):
+        await RayEngine().describe("some/other-model")
