@@ -113,6 +113,23 @@ class Settings(BaseSettings):
         description="How many jobs run at once; the engine draws grids that wait together in "
         "one pipeline call (see engine_batch_images). 1 runs one job at a time.",
     )
+    engine: Literal["local", "ray"] = Field(
+        default="local",
+        description="Where pictures are drawn: 'local' (in this process, on its device) or "
+        "'ray' (on the replicas `pickloop engine serve` deployed on a Ray cluster; needs "
+        "pickloop[ray]).",
+    )
+    ray_address: str = Field(
+        default="auto",
+        description="The Ray cluster to join with engine=ray: 'auto' (the one `ray start` runs "
+        "on this machine), HOST:PORT of its head, or ray://HOST:10001 (Ray Client).",
+    )
+    engine_gpus_per_replica: float | None = Field(
+        default=None,
+        ge=0,
+        description="GPUs each engine replica takes (pickloop engine serve); unset: 1 where "
+        "the cluster has GPUs, 0 where it has none.",
+    )
     engine_batch_images: int = Field(
         default=DEFAULT_BATCH_IMAGES,
         ge=1,

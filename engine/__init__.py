@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from engine.embedded import EMBEDDED_MODEL as EMBEDDED_MODEL
     from engine.embedded import RANDOM_MODEL as RANDOM_MODEL
     from engine.errors import EngineError as EngineError
+    from engine.errors import EngineUnavailable as EngineUnavailable
     from engine.grid import compose_grid as compose_grid
     from engine.local import LocalEngine as LocalEngine
     from engine.protocol import Engine as Engine
@@ -26,6 +27,7 @@ _HOMES = {
     "EMBEDDED_MODEL": "engine.embedded",
     "Engine": "engine.protocol",
     "EngineError": "engine.errors",
+    "EngineUnavailable": "engine.errors",
     "GenerationRequest": "engine.types",
     "LocalEngine": "engine.local",
     "ModelInfo": "engine.types",
@@ -40,6 +42,7 @@ __all__ = [
     "RANDOM_MODEL",
     "Engine",
     "EngineError",
+    "EngineUnavailable",
     "GenerationRequest",
     "LocalEngine",
     "ModelInfo",

@@ -1,8 +1,11 @@
+from typing import Self
+
+
 class EngineError(Exception):
     """A model could not be loaded or run; the message is one line, fit to show a user."""
 
     @classmethod
-    def wrapping(cls, context: str, error: BaseException) -> "EngineError":
+    def wrapping(cls, context: str, error: BaseException) -> Self:
         # Library errors often run to several lines of advice; the first one says what happened.
         lines = [line for line in str(error).splitlines() if line.strip()]
         reason = lines[0].strip() if lines else type(error).__name__

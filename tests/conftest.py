@@ -1,1 +1,6 @@
-pytest_plugins = ["tests.fixtures.engine", "tests.fixtures.db", "tests.fixtures.tiny_xl"]
+pytest_plugins = [
+    "tests.fixtures.engine",
+    "tests.fixtures.db",
+    "tests.fixtures.tiny_xl",
+    "tests.fixtures.ray_cluster",
+]

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from bot.cli.common import fail, plain, progress_bars, run_app, stderr
 from bot.core.jobs.job_view import JobView
+from engine.errors import EngineUnavailable
 from storage.models import JobStatus
 
 if TYPE_CHECKING:
@@ -32,14 +33,26 @@ def produce(
         return
     with progress_bars(enabled=not as_json) as progress_for:
 
-        async def work(opened: App) -> tuple[JobView, list[tuple[str, JobStatus]]]:
+        async def work(opened: App) -> tuple[JobView, list[tuple[str, JobStatus]], str]:
             resumed = await opened.resume_interrupted(progress_for)
             queued = await queue(opened)
-            await opened.runner.run(queued.job_id, progress_for(queued.job_id))
+            unavailable = ""
+            try:
+                await opened.runner.run(queued.job_id, progress_for(queued.job_id))
+            except EngineUnavailable as error:
+                unavailable = str(error)
             view = await opened.service.show(queued.job_id, warnings=queued.warnings)
-            return view, resumed
+            return view, resumed, unavailable
 
-        view, resumed = run_app(work)
+        view, resumed, unavailable = run_app(work)
+    if unavailable:
+        # Accepted work is kept: the job waits in the queue for the engine to be back.
+        _report(view, resumed, as_json, show_view=False)
+        fail(
+            f"job {view.job_id} stays queued until the engine is back, and a worker (pickloop "
+            f"worker) runs it then: {unavailable}",
+            1,
+        )
     done = view.status == JobStatus.DONE.value
     # A job that failed is one line on stderr (its id and reason); `show` has the rest.
     _report(view, resumed, as_json, show_view=done)

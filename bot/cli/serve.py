@@ -10,6 +10,7 @@ import typer
 if TYPE_CHECKING:
     from bot.core.app import App
 from bot.cli.common import fail, read_settings, run_app, stderr
+from bot.cli.engine import check_cluster_engine
 
 commands = typer.Typer()
 
@@ -24,6 +25,7 @@ def serve_queue(
     """Run jobs from the queue, and nothing else, until stopped (Ctrl-C): beside a bot
     started with --no-worker, or one per GPU (CUDA_VISIBLE_DEVICES=1 pickloop worker)."""
     settings = read_settings()
+    check_cluster_engine(settings)
 
     async def work(opened: App) -> None:
         from bot.core.worker import QueueWorker
@@ -58,6 +60,7 @@ def serve_discord(
             "page at https://discord.com/developers/applications",
             2,
         )
+    check_cluster_engine(settings)
     # Imported only when serving: discord.py, torch and diffusers take seconds to load.
     from bot.ui import DiscordUnreachable, TokenRejected, run_bot
 

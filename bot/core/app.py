@@ -14,6 +14,7 @@ from bot.config import Settings
 from bot.core.data.data_jobs import DataJobs
 from bot.core.data.exports import ExportHandler
 from bot.core.data.training_jobs import FineTuneHandler
+from bot.core.errors import SetupError
 from bot.core.jobs.handlers import Handlers, JobHandler
 from bot.core.jobs.pictures import PictureHandler
 from bot.core.jobs.processes import new_worker_id, worker_is_gone
@@ -28,6 +29,7 @@ from bot.core.people.account import Accounts
 from bot.core.people.defaults import Preferences
 from bot.core.people.privacy import PrivacyService
 from bot.core.people.rating import RatingService
+from engine.errors import EngineUnavailable
 from engine.model_files import ModelFiles
 from engine.protocol import Engine
 from storage.db import Database
@@ -72,7 +74,11 @@ class App:
             if not await self.queue.claim(job_id, self.worker_id):
                 continue
             on_progress = progress_for(job_id) if progress_for else None
-            finished.append((job_id, await self.runner.run(job_id, on_progress)))
+            try:
+                finished.append((job_id, await self.runner.run(job_id, on_progress)))
+            except EngineUnavailable:
+                # That job and the rest wait in the queue for the engine's return.
+                break
         return finished
 
 
@@ -108,6 +114,22 @@ def local_engine(settings: Settings) -> LocalEngine:
     )
 
 
+def cluster_engine(settings: Settings) -> Engine:
+    """The engine on the Ray cluster at PICKLOOP_RAY_ADDRESS (joined on first use)."""
+    try:
+        from engine.ray_serve.client import RayEngine
+    except ImportError as error:
+        raise SetupError("PICKLOOP_ENGINE=ray needs Ray: pip install 'pickloop[ray]'") from error
+    return RayEngine(settings.ray_address)
+
+
+def configured_engine(settings: Settings) -> Engine:
+    """The engine PICKLOOP_ENGINE names: this process's own, or the cluster's replicas."""
+    if settings.engine == "ray":
+        return cluster_engine(settings)
+    return local_engine(settings)
+
+
 @contextlib.asynccontextmanager
 async def open_app(
     settings: Settings,
@@ -123,7 +145,7 @@ async def open_app(
     database = await open_configured_database(settings)
     own_engine = engine is None
     active_engine: Engine = engine or EngineOnFirstUse(
-        lambda: local_engine(settings), ModelFiles(settings.model_cache_dir)
+        lambda: configured_engine(settings), ModelFiles(settings.model_cache_dir)
     )
     store = ImageStore(settings.image_dir.resolve())
     worker_id = new_worker_id()

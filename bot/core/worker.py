@@ -18,10 +18,15 @@ from bot.core.app import App
 from bot.core.jobs.pause import until_nudged
 from bot.core.jobs.processes import worker_is_gone
 from bot.core.jobs.progress import StoredProgress
+from engine.errors import EngineUnavailable
 from storage.models import JobKind, JobStatus
 from storage.notices import listen
 
 log = logging.getLogger(__name__)
+
+# How long a worker whose engine was unavailable leaves picture jobs in the queue before it
+# tries the engine again (data jobs go on meanwhile).
+ENGINE_RETRY_SECONDS = 5.0
 
 # The sweep looks for dead workers' jobs at least this often, and at most every third of a
 # lease (a lapsed claim is noticed within a third of a lease of lapsing).
@@ -44,6 +49,8 @@ class QueueWorker:
         # Resolved at the end of the next claiming round: see ``claimed_round``.
         self._next_round: asyncio.Future[None] | None = None
         self.finished_jobs = 0
+        # Until when (the loop's clock) picture jobs wait: the engine was unavailable.
+        self._engine_back_at = 0.0
         self._stored_progress = StoredProgress(
             app.queue, app.worker_id, app.settings.queue_poll_seconds
         )
@@ -108,6 +115,8 @@ class QueueWorker:
             if self._fine_tune is not None:
                 self._start(tasks, self._fine_tune)
         others = self._kinds - {JobKind.FINE_TUNE}
+        if asyncio.get_running_loop().time() < self._engine_back_at:
+            others = frozenset(kind for kind in others if not kind.makes_pictures)
         while others and len(self._running) - (self._fine_tune is not None) < self._capacity:
             job_id = await queue.claim_next(worker_id, others)
             if job_id is None:
@@ -123,6 +132,10 @@ class QueueWorker:
         stop_storing = self._app.progress.watch(job_id, self._stored_progress.reporter(job_id))
         try:
             status = await self._app.runner.run(job_id, self._app.progress.reporter(job_id))
+        except EngineUnavailable:
+            # The job is back in the queue; the others wait there too until the engine is.
+            self._engine_back_at = asyncio.get_running_loop().time() + ENGINE_RETRY_SECONDS
+            return
         except Exception:
             log.exception("running job %s failed", job_id)
             status = JobStatus.FAILED

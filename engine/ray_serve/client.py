@@ -3,25 +3,73 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Callable
 from typing import Any
 
+import ray
 from PIL.Image import Image
 from ray import serve
+from ray.exceptions import RayTaskError
+from ray.serve.exceptions import (
+    BackPressureError,
+    DeploymentUnavailableError,
+    ReplicaUnavailableError,
+)
 from ray.serve.handle import DeploymentHandle, DeploymentResponse, DeploymentResponseGenerator
 
-from engine.errors import EngineError
+from engine.errors import EngineError, EngineUnavailable
 from engine.ray_serve.application import app_name
+from engine.ray_serve.cluster import connect
 from engine.types import GenerationRequest, ModelInfo, Progress, ProgressCallback
+
+log = logging.getLogger(__name__)
+
+
+# A request whose replica died (killed, out of memory, its machine gone) is sent again, with
+# the same seeds, and Serve's router gives it to a replica still alive; these many tries in all.
+_TRIES = 3
+_RETRY_PAUSE_SECONDS = 1.0
+
+# The replica, or its machine, is gone: another replica can do the work.
+_REPLICA_LOST: tuple[type[BaseException], ...] = (
+    ray.exceptions.RayActorError,
+    ray.exceptions.WorkerCrashedError,
+    ray.exceptions.NodeDiedError,
+    ray.exceptions.OutOfMemoryError,
+    ray.exceptions.ObjectLostError,
+    ReplicaUnavailableError,
+    DeploymentUnavailableError,
+    BackPressureError,
+)
+# This process has lost the cluster itself.
+_CLUSTER_LOST: tuple[type[BaseException], ...] = (
+    ray.exceptions.LocalRayletDiedError,
+    ray.exceptions.RaySystemError,
+    ConnectionError,
+)
+
+
+class _ReplicaLost(Exception):
+    pass
 
 
 class RayEngine:
-    """Sends each request to a replica of its model's application on the cluster this process
-    is connected to (``engine.ray_serve.cluster.connect``). Steps stream back as they are drawn;
-    giving up on a request (its task cancelled) cancels it on the replica."""
+    """Sends each request to a replica of its model's application on the Ray cluster at
+    ``address``, joined on first use (and again after it was lost). Steps stream back as they
+    are drawn; giving up on a request (its task cancelled) cancels it on the replica. A replica
+    that dies mid-request is replaced by another for it; a cluster that cannot be reached is
+    ``EngineUnavailable``: the work can wait for it."""
 
-    def __init__(self) -> None:
+    def __init__(self, address: str) -> None:
+        self._address = address
         self._handles: dict[str, DeploymentHandle[Any]] = {}
+
+    async def check(self, model: str) -> None:
+        """Join the cluster and find ``model``'s application; EngineUnavailable or EngineError
+        in one line when either cannot be had (a front end starting says so and stops)."""
+        await self.describe(model)
 
     async def describe(self, model: str) -> ModelInfo:
         info: ModelInfo = await self._call(model, "describe", model)
@@ -34,8 +82,9 @@ class RayEngine:
     async def generate(
         self, request: GenerationRequest, on_progress: ProgressCallback | None = None
     ) -> list[Image]:
-        stream = self._handle(request.model).options(stream=True).generate.remote(request)
-        images: list[Image] = await _outcome(stream, on_progress)
+        images: list[Image] = await self._streamed(
+            request.model, "generate", (request,), on_progress
+        )
         return images
 
     async def upscale(
@@ -61,21 +110,28 @@ class RayEngine:
             "steps": steps,
             "guidance": guidance,
         }
-        stream = self._handle(model).options(stream=True).upscale.remote(model, image, options)
-        upscaled: Image = await _outcome(stream, on_progress)
+        upscaled: Image = await self._streamed(
+            model, "upscale", (model, image, options), on_progress
+        )
         return upscaled
 
     async def close(self) -> None:
         # The applications stay deployed for other processes; this process only lets go.
         self._handles.clear()
 
-    def _handle(self, model: str) -> DeploymentHandle[Any]:
+    async def _handle(self, model: str) -> DeploymentHandle[Any]:
+        if not ray.is_initialized():
+            self._handles.clear()
+            # Off the event loop: joining takes seconds, and a front end keeps answering.
+            await asyncio.to_thread(connect, self._address)
         name = app_name(model)
         if name not in self._handles:
             try:
-                self._handles[name] = serve.get_app_handle(name)
+                self._handles[name] = await asyncio.to_thread(serve.get_app_handle, name)
+            except _CLUSTER_LOST as error:
+                raise self._lost(error) from error
             except Exception as error:
-                raise EngineError.wrapping(
+                raise EngineUnavailable.wrapping(
                     f"no engine serves {model} on the cluster (pickloop engine serve --model "
                     f"{model} deploys one)",
                     error,
@@ -83,12 +139,57 @@ class RayEngine:
         return self._handles[name]
 
     async def _call(self, model: str, method: str, *arguments: Any) -> Any:
+        handle = await self._handle(model)
         try:
-            return await getattr(self._handle(model), method).remote(*arguments)
-        except EngineError:
-            raise
-        except Exception as error:
-            raise EngineError.wrapping("the engine cluster failed", error) from error
+            return await getattr(handle, method).remote(*arguments)
+        except BaseException as error:
+            raise self._translated(error) from error
+
+    async def _streamed(
+        self,
+        model: str,
+        method: str,
+        arguments: tuple[Any, ...],
+        on_progress: ProgressCallback | None,
+    ) -> Any:
+        """A streamed call, sent again while its replica dies and tries are left."""
+        for tried in range(1, _TRIES + 1):
+            handle = await self._handle(model)
+            stream = getattr(handle.options(stream=True), method).remote(*arguments)
+            try:
+                return await _outcome(stream, on_progress)
+            except _ReplicaLost as lost:
+                if tried == _TRIES:
+                    raise EngineUnavailable.wrapping(
+                        f"the engine's replicas kept failing ({tried} tries)", lost
+                    ) from lost
+                log.warning("an engine replica died during a request; sending it again")
+                await asyncio.sleep(_RETRY_PAUSE_SECONDS)
+            except BaseException as error:
+                raise self._translated(error) from error
+        raise AssertionError("unreachable")
+
+    def _translated(self, error: BaseException) -> BaseException:
+        """What the application sees of a failure: the engine's own error as it is, a lost
+        cluster as EngineUnavailable (and this process lets go of it)."""
+        if isinstance(error, (asyncio.CancelledError, EngineError)):
+            return error
+        if isinstance(error, RayTaskError) and isinstance(error.cause, EngineError):
+            # The replica's own one-line error, without Ray's traceback around it.
+            return type(error.cause)(str(error.cause))
+        if isinstance(error, _CLUSTER_LOST):
+            return self._lost(error)
+        if isinstance(error, (_ReplicaLost, *_REPLICA_LOST)):
+            return EngineUnavailable.wrapping("the engine's replica is gone", error)
+        return EngineError.wrapping("the engine cluster failed", error)
+
+    def _lost(self, error: BaseException) -> EngineUnavailable:
+        # A Ray driver whose cluster is gone ends its own process within a minute; letting go
+        # keeps this one (a bot answering Discord) alive, and the next request joins again.
+        self._handles.clear()
+        with contextlib.suppress(Exception):
+            ray.shutdown()
+        return EngineUnavailable.wrapping(f"lost the Ray cluster at {self._address}", error)
 
 
 async def _outcome(
@@ -108,8 +209,6 @@ async def _outcome(
         cancel: Callable[[], None] = stream.cancel
         cancel()
         raise
-    except EngineError:
-        raise
-    except Exception as error:
-        raise EngineError.wrapping("the engine cluster failed", error) from error
+    except _REPLICA_LOST as error:
+        raise _ReplicaLost(str(error)) from error
     raise EngineError("the engine's replica ended its answer without a picture")

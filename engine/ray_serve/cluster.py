@@ -4,6 +4,7 @@ deployed, their replicas' devices, loads and batches, stopping them."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +12,7 @@ import ray
 from ray import serve
 
 from engine.errors import EngineUnavailable
-from engine.ray_serve.application import APP_PREFIX, DEPLOYMENT
+from engine.ray_serve.application import APP_PREFIX, DEPLOYMENT, app_name
 
 # Serve names each replica's actor "SERVE_REPLICA::<application>#<deployment>#<id>" in its
 # namespace; the names are how an operator's command finds every replica, not one at random.
@@ -62,7 +63,7 @@ def engine_status(timeout_seconds: float = 10.0) -> list[ApplicationStatus]:
         found.append(
             ApplicationStatus(
                 name=name,
-                status=str(application.status),
+                status=str(getattr(application.status, "value", application.status)),
                 replica_states=(
                     {str(state): count for state, count in deployment.replica_states.items()}
                     if deployment
@@ -110,3 +111,20 @@ def _replica_reports(timeout_seconds: float) -> dict[str, list[dict[str, Any]]]:
     for listed in reports.values():
         listed.sort(key=lambda report: str(report.get("replica", "")))
     return reports
+
+
+def check_served(address: str, model: str) -> None:
+    """Join the cluster and make sure ``model`` has an application there: what a front end
+    that draws through the cluster checks before it starts."""
+    connect(address)
+    if app_name(model) not in serve.status().applications:
+        raise EngineUnavailable(
+            f"no engine serves {model} on the Ray cluster at {address}: run pickloop engine "
+            f"serve --model {model} there"
+        )
+
+
+def default_gpus_per_replica() -> float:
+    """One GPU per replica where the cluster has GPUs, none where it has only CPUs."""
+    resources: Callable[[], dict[str, float]] = ray.cluster_resources
+    return 1.0 if resources().get("GPU", 0) > 0 else 0.0

@@ -5,7 +5,6 @@ engine from any of its replicas, grids of several people gathered into shared pi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,42 +14,15 @@ from PIL.Image import Image
 
 from engine import EngineError, LocalEngine, ModelInfo, Progress
 from tests.engine.support import RequestFactory
+from tests.fixtures.ray_cluster import LocalCluster
 
-ray = pytest.importorskip("ray")
-serve = pytest.importorskip("ray.serve")
+pytest.importorskip("ray.serve")
 
 pytestmark = pytest.mark.slow
 
 
 def pixels(images: list[Image]) -> list[Any]:
     return [np.asarray(image).tolist() for image in images]
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[str]:
-    """A local Ray cluster serving the tiny model on two CPU replicas, with as many torch
-    threads as this process: on the CPU the thread count changes the pixels (the order of
-    its sums), and Ray would give each replica one. Yields the application's name."""
-    import torch
-
-    from engine.ray_serve.application import Scaling, deploy
-    from engine.ray_serve.cluster import start_local
-    from engine.ray_serve.replica import ReplicaOptions
-
-    start_local(cpus=2)
-    try:
-        options = ReplicaOptions(
-            str(tiny_model_dir),
-            str(tmp_path_factory.mktemp("replica-cache")),
-            device="cpu",
-            threads=torch.get_num_threads(),
-            # Long enough that grids sent together always meet on a replica.
-            gather_seconds=0.3,
-        )
-        yield deploy(options, Scaling(replicas=2))
-    finally:
-        serve.shutdown()
-        ray.shutdown()
 
 
 def draw_totals(application: str) -> dict[str, int]:
@@ -65,16 +37,19 @@ def draw_totals(application: str) -> dict[str, int]:
 
 
 async def test_replicas_draw_what_the_local_engine_draws(
-    cluster: str, local_engine: LocalEngine, request_for: RequestFactory, tiny_model_dir: Path
+    ray_cluster: LocalCluster,
+    local_engine: LocalEngine,
+    request_for: RequestFactory,
+    tiny_model_dir: Path,
 ) -> None:
     from engine.ray_serve.client import RayEngine
 
-    engine = RayEngine()
+    engine = RayEngine("auto")
     model = str(tiny_model_dir)
     assert await engine.describe(model) == ModelInfo(model, 64, 64, 16, 77)
     assert await engine.count_tokens(model, "a red circle") == 5
 
-    before = draw_totals(cluster)
+    before = draw_totals(ray_cluster.application)
     # Four-image grids, as people get: on a CPU, a call of 2-image requests can round a pixel
     # one level away from the same request drawn alone (the kernels differ per batch size).
     requests = [
@@ -85,7 +60,7 @@ async def test_replicas_draw_what_the_local_engine_draws(
     for request, images in zip(requests, remote, strict=True):
         assert pixels(images) == pixels(await local_engine.generate(request))
 
-    after = draw_totals(cluster)
+    after = draw_totals(ray_cluster.application)
     drawn = {count: after[count] - before[count] for count in after}
     assert drawn["requests"] == 4 and drawn["images"] == 16
     # Four grids on two replicas: at least two met on one and shared its pipeline call.
@@ -93,14 +68,14 @@ async def test_replicas_draw_what_the_local_engine_draws(
 
 
 async def test_steps_stream_back_and_upscaling_matches(
-    cluster: str,
+    ray_cluster: LocalCluster,
     local_engine: LocalEngine,
     request_for: RequestFactory,
     tiny_model_dir: Path,
 ) -> None:
     from engine.ray_serve.client import RayEngine
 
-    engine = RayEngine()
+    engine = RayEngine("auto")
     steps: list[Progress] = []
     (picture, *_) = await engine.generate(request_for(steps=4), steps.append)
     assert steps == [Progress(step, 4) for step in range(1, 5)]
@@ -117,8 +92,8 @@ async def test_steps_stream_back_and_upscaling_matches(
     assert refined_steps and refined_steps[-1] == Progress(2, 2)
 
 
-async def test_a_model_nobody_serves_is_one_clear_error(cluster: str) -> None:
+async def test_a_model_nobody_serves_is_one_clear_error(ray_cluster: LocalCluster) -> None:
     from engine.ray_serve.client import RayEngine
 
     with pytest.raises(EngineError, match="no engine serves some/other-model on the cluster"):
-        await RayEngine().describe("some/other-model")
+        await RayEngine("auto").describe("some/other-model")

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.jobs.handlers import Handlers, JobResult
-from engine import ProgressCallback
+from engine import EngineUnavailable, ProgressCallback
 from storage.db import Database, rows_changed
 from storage.models import Job, JobStatus, utcnow
 from storage.queue import UNFINISHED, announce
@@ -53,6 +53,11 @@ class JobRunner:
             result = await handler.run(job, on_progress)
         except asyncio.CancelledError:
             # The claim lapses and another start takes the job over.
+            raise
+        except EngineUnavailable as error:
+            # Not the job's fault: it waits in the queue, where it was, for the engine's return.
+            log.info("job %s waits: %s", job.public_id, error)
+            await self._put_back(job)
             raise
         except Exception as error:
             log.exception("job %s failed", job.public_id)
@@ -115,6 +120,24 @@ class JobRunner:
                 image.job_id = job.id
                 session.add(image)
         return JobStatus.DONE
+
+    async def _put_back(self, job: Job) -> None:
+        async with self._database.sessions.begin() as session:
+            await session.execute(
+                update(Job)
+                .where(Job.id == job.id, Job.claimed_by == self._worker_id)
+                .values(
+                    status=JobStatus.QUEUED,
+                    # A try the engine never took does not count towards giving up on the job.
+                    attempts=Job.attempts - 1,
+                    started_at=None,
+                    progress_step=None,
+                    progress_total=None,
+                    claimed_by=None,
+                    lease_expires_at=None,
+                )
+            )
+            await announce(session, job.public_id)
 
     async def _finish_failed(self, job: Job, message: str) -> None:
         async with self._database.sessions.begin() as session:

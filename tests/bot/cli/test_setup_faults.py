@@ -254,3 +254,15 @@ def test_the_libraries_own_progress_bars_stay_off_stderr(cli_env: dict[str, str]
     )
     assert result.returncode == 0, result.stderr
     assert "Loading" not in result.stderr and "it/s" not in result.stderr, result.stderr
+
+
+def test_a_cluster_engine_that_cannot_be_reached_is_one_line_and_no_start(
+    cli_env: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No Ray cluster runs here (the tests on one run last, see tests.fixtures.ray_cluster).
+    pytest.importorskip("ray")
+    monkeypatch.setenv("PICKLOOP_ENGINE", "ray")
+    err = one_line_failure(*pickloop(capsys, "worker"))
+    assert "cannot reach the Ray cluster at auto" in err
+    err = one_line_failure(*pickloop(capsys, "engine", "status"))
+    assert "cannot reach the Ray cluster at auto" in err and "ray start --head" in err
