@@ -97,3 +97,20 @@ async def test_a_model_nobody_serves_is_one_clear_error(ray_cluster: LocalCluste
 
     with pytest.raises(EngineError, match="no engine serves some/other-model on the cluster"):
         await RayEngine("auto").describe("some/other-model")
+
+
+def test_replica_bounds_become_serve_autoscaling() -> None:
+    from engine.ray_serve.application import Scaling
+
+    assert Scaling(replicas=3).deployment_options() == {"num_replicas": 3}
+    autoscaled = Scaling(min_replicas=0, max_replicas=4, target_ongoing_requests=1.5)
+    assert autoscaled.deployment_options() == {
+        "num_replicas": "auto",
+        "autoscaling_config": {
+            "min_replicas": 0,
+            # Scaled to zero, a cluster still starts one replica to answer the first grid.
+            "initial_replicas": 1,
+            "max_replicas": 4,
+            "target_ongoing_requests": 1.5,
+        },
+    }

@@ -266,3 +266,14 @@ def test_a_cluster_engine_that_cannot_be_reached_is_one_line_and_no_start(
     assert "cannot reach the Ray cluster at auto" in err
     err = one_line_failure(*pickloop(capsys, "engine", "status"))
     assert "cannot reach the Ray cluster at auto" in err and "ray start --head" in err
+
+
+def test_engine_serve_refuses_replica_bounds_that_cannot_hold(
+    cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("ray")
+    code, out, err = pickloop(
+        capsys, "engine", "serve", "--min-replicas", "3", "--max-replicas", "2"
+    )
+    assert code == 2 and out == ""
+    assert "--max-replicas must be at least 1 and at least --min-replicas" in err
