@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import ray
@@ -22,6 +23,7 @@ from ray.serve.handle import DeploymentHandle, DeploymentResponse, DeploymentRes
 from engine.errors import EngineError, EngineUnavailable
 from engine.ray_serve.application import app_name
 from engine.ray_serve.cluster import connect
+from engine.ray_serve.shipping import AdapterSender
 from engine.types import GenerationRequest, ModelInfo, Progress, ProgressCallback
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,7 @@ class RayEngine:
     def __init__(self, address: str) -> None:
         self._address = address
         self._handles: dict[str, DeploymentHandle[Any]] = {}
+        self._adapters = AdapterSender()
 
     async def check(self, model: str) -> None:
         """Join the cluster and find ``model``'s application; EngineUnavailable or EngineError
@@ -82,8 +85,13 @@ class RayEngine:
     async def generate(
         self, request: GenerationRequest, on_progress: ProgressCallback | None = None
     ) -> list[Image]:
+        parcel = None
+        if request.adapter is not None:
+            await self._handle(request.model)  # joined: the parcel goes to its object store
+            parcel = self._adapters.parcel(request.adapter)
+        arguments = (replace(request, adapter=None), parcel)
         images: list[Image] = await self._streamed(
-            request.model, "generate", (request,), on_progress
+            request.model, "generate", arguments, on_progress
         )
         return images
 
@@ -187,6 +195,8 @@ class RayEngine:
         # A Ray driver whose cluster is gone ends its own process within a minute; letting go
         # keeps this one (a bot answering Discord) alive, and the next request joins again.
         self._handles.clear()
+        # Its parcels' bytes were in the lost cluster's object store.
+        self._adapters = AdapterSender()
         with contextlib.suppress(Exception):
             ray.shutdown()
         return EngineUnavailable.wrapping(f"lost the Ray cluster at {self._address}", error)

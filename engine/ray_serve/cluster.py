@@ -4,6 +4,8 @@ deployed, their replicas' devices, loads and batches, stopping them."""
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,24 +22,56 @@ _SERVE_NAMESPACE = "serve"
 _REPLICA_ACTOR_PREFIX = "SERVE_REPLICA::"
 
 
-def connect(address: str) -> None:
+# How long joining a cluster may take: an address where nothing answers would hold ray.init
+# (and a front end starting) for many minutes.
+CONNECT_TIMEOUT_SECONDS = 30.0
+
+# Ray's own notices (that a thread set no signal handler, that a retry is under way) would
+# bury pickloop's one line of what went wrong: only its errors are shown.
+_RAY_LOG_LEVEL = logging.ERROR
+os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
+
+# A join still under way after its caller stopped waiting (see ``connect``).
+_joining: threading.Thread | None = None
+
+
+def connect(address: str, timeout_seconds: float = CONNECT_TIMEOUT_SECONDS) -> None:
     """Join the Ray cluster at ``address`` ("auto": the one started on this machine with
-    ``ray start``; "HOST:6379"; "ray://HOST:10001") unless this process already has."""
+    ``ray start``; "HOST:PORT" of its head; "ray://HOST:10001") unless this process already has;
+    EngineUnavailable when it cannot within ``timeout_seconds``."""
+    global _joining
     if ray.is_initialized():
         return
-    try:
-        ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
-    except Exception as error:
+    if _joining is not None and _joining.is_alive():
+        # Two joins at once would fight over Ray's process-wide state: the first one goes on.
+        raise EngineUnavailable(f"still trying to reach the Ray cluster at {address}")
+    failed: list[BaseException] = []
+
+    def join() -> None:
+        try:
+            ray.init(address=address, log_to_driver=False, logging_level=_RAY_LOG_LEVEL)
+        except BaseException as error:
+            failed.append(error)
+
+    # A thread of its own, not waited for at exit: ray.init cannot be interrupted.
+    _joining = threading.Thread(target=join, name="pickloop-ray-join", daemon=True)
+    _joining.start()
+    _joining.join(timeout_seconds)
+    if _joining.is_alive():
+        raise EngineUnavailable(
+            f"cannot reach the Ray cluster at {address}: no answer within {timeout_seconds:g} s"
+        )
+    if failed:
         raise EngineUnavailable.wrapping(
-            f"cannot reach the Ray cluster at {address}", error
-        ) from error
+            f"cannot reach the Ray cluster at {address}", failed[0]
+        ) from failed[0]
 
 
 def start_local(cpus: int | None = None) -> None:
     """Start a Ray cluster inside this process (to try the engine on one machine); it ends
     with the process."""
     ray.init(
-        num_cpus=cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING
+        num_cpus=cpus, include_dashboard=False, log_to_driver=False, logging_level=_RAY_LOG_LEVEL
     )
 
 
@@ -54,7 +88,7 @@ class ApplicationStatus:
 
 def engine_status(timeout_seconds: float = 10.0) -> list[ApplicationStatus]:
     """Every pickloop engine application on the cluster, with what each replica reports."""
-    reports = _replica_reports(timeout_seconds)
+    reports = replica_reports(timeout_seconds)
     found: list[ApplicationStatus] = []
     for name, application in sorted(serve.status().applications.items()):
         if not name.startswith(APP_PREFIX):
@@ -70,7 +104,7 @@ def engine_status(timeout_seconds: float = 10.0) -> list[ApplicationStatus]:
                     else {}
                 ),
                 message=application.message or (deployment.message if deployment else ""),
-                replicas=reports.get(name, []),
+                replicas=[report for _, report in reports.get(name, [])],
             )
         )
     return found
@@ -85,31 +119,42 @@ def stop_engine(names: list[str] | None = None) -> list[str]:
     return chosen
 
 
-def _replica_reports(timeout_seconds: float) -> dict[str, list[dict[str, Any]]]:
-    actors = [
-        entry["name"]
-        for entry in ray.util.list_named_actors(all_namespaces=True)
-        if entry["namespace"] == _SERVE_NAMESPACE
-        and entry["name"].startswith(_REPLICA_ACTOR_PREFIX + APP_PREFIX)
-    ]
-    pending: dict[ray.ObjectRef[Any], str] = {}
-    for actor_name in actors:
-        application = actor_name[len(_REPLICA_ACTOR_PREFIX) :].split("#", 1)[0]
+def replica_actors() -> dict[str, list[Any]]:
+    """The actor of every running replica of pickloop's applications, per application."""
+    found: dict[str, list[Any]] = {}
+    for entry in ray.util.list_named_actors(all_namespaces=True):
+        name = entry["name"]
+        if entry["namespace"] != _SERVE_NAMESPACE or not name.startswith(
+            _REPLICA_ACTOR_PREFIX + APP_PREFIX
+        ):
+            continue
+        application = name[len(_REPLICA_ACTOR_PREFIX) :].split("#", 1)[0]
         try:
-            actor = ray.get_actor(actor_name, namespace=_SERVE_NAMESPACE)
+            found.setdefault(application, []).append(
+                ray.get_actor(name, namespace=_SERVE_NAMESPACE)
+            )
         except ValueError:
             continue  # gone since it was listed
-        pending[actor.record_routing_stats.remote()] = application
+    return found
+
+
+def replica_reports(timeout_seconds: float = 10.0) -> dict[str, list[tuple[Any, dict[str, Any]]]]:
+    """Each running replica's actor and own report, per application, in replica order."""
+    pending: dict[ray.ObjectRef[Any], tuple[str, Any]] = {}
+    for application, actors in replica_actors().items():
+        for actor in actors:
+            pending[actor.record_routing_stats.remote()] = (application, actor)
     ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=timeout_seconds)
-    reports: dict[str, list[dict[str, Any]]] = {}
+    reports: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
     for reference in ready:
         try:
             report = ray.get(reference)
         except Exception:
             continue  # a replica starting or dying has nothing to say yet
-        reports.setdefault(pending[reference], []).append(report)
+        application, actor = pending[reference]
+        reports.setdefault(application, []).append((actor, report))
     for listed in reports.values():
-        listed.sort(key=lambda report: str(report.get("replica", "")))
+        listed.sort(key=lambda pair: str(pair[1].get("replica", "")))
     return reports
 
 

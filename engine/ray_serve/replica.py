@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,6 +19,7 @@ from ray import serve
 
 from engine.generation import shared_call_key
 from engine.local import LocalEngine
+from engine.ray_serve.shipping import AdapterCache, AdapterParcel
 from engine.types import DEFAULT_BATCH_IMAGES, GenerationRequest, ModelInfo, Progress
 
 T = TypeVar("T")
@@ -94,6 +95,7 @@ class EngineReplica:
         gathering: Any = self._gathered
         gathering.set_max_batch_size(options.batch_images)
         gathering.set_batch_wait_timeout_s(options.gather_seconds)
+        self._adapters = AdapterCache(Path(options.cache_dir) / "adapters")
         self._ongoing = 0
         await self._engine.describe(options.model)
 
@@ -103,10 +105,16 @@ class EngineReplica:
     async def count_tokens(self, model: str, text: str) -> int:
         return await self._engine.count_tokens(model, text)
 
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[Any]:
-        """Streams the steps (``Progress``), then the pictures (a list of images)."""
+    async def generate(
+        self, asked: GenerationRequest, adapter: AdapterParcel | None = None
+    ) -> AsyncIterator[Any]:
+        """Streams the steps (``Progress``), then the pictures (a list of images). ``adapter``:
+        the LoRA adapter to draw with, as it travelled (the request itself names none)."""
 
         async def draw(report: Callable[[Progress], None]) -> list[Image]:
+            request = asked
+            if adapter is not None:
+                request = replace(asked, adapter=await self._adapters.folder_for(adapter))
             if shared_call_key(request) is None or len(request.seeds) > self._options.batch_images:
                 return await self._engine.generate(request, report)
             drawn: list[Image] | BaseException = await self._gathered(_Ticket(request, report))

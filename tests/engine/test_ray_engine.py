@@ -5,8 +5,10 @@ engine from any of its replicas, grids of several people gathered into shared pi
 from __future__ import annotations
 
 import asyncio
+import shutil
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -14,7 +16,11 @@ from PIL.Image import Image
 
 from engine import EngineError, LocalEngine, ModelInfo, Progress
 from tests.engine.support import RequestFactory
+from tests.engine.test_adapters import make_adapter
 from tests.fixtures.ray_cluster import LocalCluster
+
+if TYPE_CHECKING:
+    from engine.ray_serve.client import RayEngine
 
 pytest.importorskip("ray.serve")
 
@@ -36,15 +42,21 @@ def draw_totals(application: str) -> dict[str, int]:
     }
 
 
+@pytest.fixture
+def cluster_engine(ray_cluster: LocalCluster) -> RayEngine:
+    from engine.ray_serve.client import RayEngine
+
+    return RayEngine("auto")
+
+
 async def test_replicas_draw_what_the_local_engine_draws(
     ray_cluster: LocalCluster,
+    cluster_engine: RayEngine,
     local_engine: LocalEngine,
     request_for: RequestFactory,
     tiny_model_dir: Path,
 ) -> None:
-    from engine.ray_serve.client import RayEngine
-
-    engine = RayEngine("auto")
+    engine = cluster_engine
     model = str(tiny_model_dir)
     assert await engine.describe(model) == ModelInfo(model, 64, 64, 16, 77)
     assert await engine.count_tokens(model, "a red circle") == 5
@@ -68,14 +80,12 @@ async def test_replicas_draw_what_the_local_engine_draws(
 
 
 async def test_steps_stream_back_and_upscaling_matches(
-    ray_cluster: LocalCluster,
+    cluster_engine: RayEngine,
     local_engine: LocalEngine,
     request_for: RequestFactory,
     tiny_model_dir: Path,
 ) -> None:
-    from engine.ray_serve.client import RayEngine
-
-    engine = RayEngine("auto")
+    engine = cluster_engine
     steps: list[Progress] = []
     (picture, *_) = await engine.generate(request_for(steps=4), steps.append)
     assert steps == [Progress(step, 4) for step in range(1, 5)]
@@ -92,11 +102,9 @@ async def test_steps_stream_back_and_upscaling_matches(
     assert refined_steps and refined_steps[-1] == Progress(2, 2)
 
 
-async def test_a_model_nobody_serves_is_one_clear_error(ray_cluster: LocalCluster) -> None:
-    from engine.ray_serve.client import RayEngine
-
+async def test_a_model_nobody_serves_is_one_clear_error(cluster_engine: RayEngine) -> None:
     with pytest.raises(EngineError, match="no engine serves some/other-model on the cluster"):
-        await RayEngine("auto").describe("some/other-model")
+        await cluster_engine.describe("some/other-model")
 
 
 def test_replica_bounds_become_serve_autoscaling() -> None:
@@ -114,3 +122,38 @@ def test_replica_bounds_become_serve_autoscaling() -> None:
             "target_ongoing_requests": 1.5,
         },
     }
+
+
+async def test_a_lora_version_draws_on_the_cluster_what_it_draws_here(
+    cluster_engine: RayEngine,
+    local_engine: LocalEngine,
+    request_for: RequestFactory,
+    tiny_model_dir: Path,
+    tmp_path: Path,
+) -> None:
+    adapter = make_adapter(tiny_model_dir, tmp_path / "tuned", seed=3)
+    tuned = request_for(adapter=str(adapter), seeds=(1, 2, 3, 4))
+    remote = await cluster_engine.generate(tuned)
+    assert pixels(remote) == pixels(await local_engine.generate(tuned))
+    assert pixels(remote) != pixels(await cluster_engine.generate(request_for(seeds=(1, 2, 3, 4))))
+
+
+async def test_an_adapter_travels_by_its_hash_and_damage_is_refused(
+    ray_cluster: LocalCluster, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    from engine.adapters import WEIGHTS
+    from engine.ray_serve.shipping import AdapterCache, AdapterSender
+
+    adapter = make_adapter(tiny_model_dir, tmp_path / "tuned", seed=4)
+    weights = (adapter / WEIGHTS).read_bytes()
+    parcel = AdapterSender().parcel(str(adapter))
+    # A replica on another machine has no such folder: the bytes come from the object store.
+    shutil.rmtree(adapter)
+    received = Path(await AdapterCache(tmp_path / "replica").folder_for(parcel))
+    assert received.name == parcel.sha256
+    assert (received / WEIGHTS).read_bytes() == weights
+
+    forged = replace(parcel, sha256="0" * 64)
+    with pytest.raises(EngineError, match="arrived damaged"):
+        await AdapterCache(tmp_path / "elsewhere").folder_for(forged)
+    assert not (tmp_path / "elsewhere" / forged.sha256).exists()

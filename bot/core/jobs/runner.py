@@ -122,35 +122,27 @@ class JobRunner:
         return JobStatus.DONE
 
     async def _put_back(self, job: Job) -> None:
-        async with self._database.sessions.begin() as session:
-            await session.execute(
-                update(Job)
-                .where(Job.id == job.id, Job.claimed_by == self._worker_id)
-                .values(
-                    status=JobStatus.QUEUED,
-                    # A try the engine never took does not count towards giving up on the job.
-                    attempts=Job.attempts - 1,
-                    started_at=None,
-                    progress_step=None,
-                    progress_total=None,
-                    claimed_by=None,
-                    lease_expires_at=None,
-                )
-            )
-            await announce(session, job.public_id)
+        await self._end_claim(
+            job,
+            status=JobStatus.QUEUED,
+            # A try the engine never took does not count towards giving up on the job.
+            attempts=Job.attempts - 1,
+            started_at=None,
+            progress_step=None,
+            progress_total=None,
+        )
 
     async def _finish_failed(self, job: Job, message: str) -> None:
+        await self._end_claim(job, status=JobStatus.FAILED, error=message, finished_at=utcnow())
+
+    async def _end_claim(self, job: Job, **values: object) -> None:
+        """Let go of this worker's claim on the job, writing ``values``; waiting processes
+        hear of it."""
         async with self._database.sessions.begin() as session:
             await session.execute(
                 update(Job)
                 .where(Job.id == job.id, Job.claimed_by == self._worker_id)
-                .values(
-                    status=JobStatus.FAILED,
-                    error=message,
-                    finished_at=utcnow(),
-                    claimed_by=None,
-                    lease_expires_at=None,
-                )
+                .values(claimed_by=None, lease_expires_at=None, **values)
             )
             await announce(session, job.public_id)
 

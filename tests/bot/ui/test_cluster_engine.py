@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -31,7 +32,12 @@ BOB = Person(400_000_000_000_000_002, "bob")
 
 @pytest.fixture
 def settings_overrides() -> dict[str, object]:
-    return {"engine": "ray", "discord_progress_seconds": 0.0, "queue_poll_seconds": 0.05}
+    return {
+        "engine": "ray",
+        "discord_progress_seconds": 0.0,
+        "queue_poll_seconds": 0.05,
+        "max_steps": 400,
+    }
 
 
 @pytest.fixture
@@ -62,6 +68,46 @@ async def test_discord_grids_and_buttons_are_drawn_on_the_cluster(
     variation = await result_of(fake_discord, gateway.click(BOB, grid, f"pl:v:{job_id}:2"))
     varied = await app.service.show(job_of(variation))
     assert varied.status == JobStatus.DONE.value and len(varied.images) == 4
+
+
+async def test_a_replica_killed_mid_grid_hands_the_grid_to_the_other(
+    app: App, ray_cluster: LocalCluster
+) -> None:
+    import ray
+
+    from engine.ray_serve.cluster import replica_reports
+
+    asker = Actor.discord(700, "cho")
+    job = (await app.service.imagine(asker, "a green star --steps 400 --seed 9")).job_id
+    worker = QueueWorker(app, capacity=1)
+    working = asyncio.create_task(worker.work())
+    try:
+        drawing = None
+        while drawing is None:
+            reports = await asyncio.to_thread(replica_reports)
+            drawing = next(
+                (
+                    actor
+                    for actor, report in reports.get(ray_cluster.application, [])
+                    if report["ongoing"]
+                ),
+                None,
+            )
+        # The replica dies mid-grid, as one whose machine went away or ran out of memory.
+        ray.kill(drawing)
+        assert await app.watch.finished(job) == JobStatus.DONE
+    finally:
+        working.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await working
+    shown = await app.service.show(job)
+    assert len(shown.images) == 4 and all(Path(image.path).is_file() for image in shown.images)
+    async with app.database.sessions() as session:
+        rows = await session.scalar(select(func.count()).select_from(Image))
+    assert rows == 4  # one set, though it was drawn twice
+    # Serve starts a replica in the dead one's place, for the tests after this one.
+    while len((await asyncio.to_thread(replica_reports)).get(ray_cluster.application, [])) < 2:  # noqa: ASYNC110
+        await asyncio.sleep(0.5)
 
 
 async def test_jobs_wait_in_the_queue_while_the_cluster_is_down_and_run_once_it_is_back(
