@@ -132,9 +132,10 @@ class QueueWorker:
         stop_storing = self._app.progress.watch(job_id, self._stored_progress.reporter(job_id))
         try:
             status = await self._app.runner.run(job_id, self._app.progress.reporter(job_id))
-        except EngineUnavailable:
+        except EngineUnavailable as unavailable:
             # The job is back in the queue; the others wait there too until the engine is.
             self._engine_back_at = asyncio.get_running_loop().time() + ENGINE_RETRY_SECONDS
+            self._app.progress.hold(job_id, str(unavailable))
             return
         except Exception:
             log.exception("running job %s failed", job_id)

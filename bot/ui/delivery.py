@@ -21,6 +21,7 @@ from bot.core.actor import Actor
 from bot.core.app import App
 from bot.core.errors import UserError
 from bot.core.jobs.job_view import JobView
+from bot.core.jobs.progress import Held
 from bot.core.worker import QueueWorker
 from bot.ui import messages
 from bot.ui.base import Interaction, Submit
@@ -236,8 +237,14 @@ class ProgressEdits:
             self._show(messages.queued(self._view, position=ahead))
         )
 
-    def __call__(self, step: Progress) -> None:
+    def __call__(self, step: Progress | Held) -> None:
         now = asyncio.get_running_loop().time()
+        if isinstance(step, Held):
+            # Said once each time it happens, whatever the interval: the job's last line
+            # would otherwise be a step that is no longer true.
+            self._last = now
+            self._pending = asyncio.ensure_future(self._show(messages.held(self._view)))
+            return
         if self._pending is not None and not self._pending.done():
             return
         if now - self._last < self._interval:

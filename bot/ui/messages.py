@@ -88,6 +88,15 @@ def queued(view: JobView, position: int) -> str:
     return f"**{prompt}** — Queued: position {position} · job `{view.job_id}`"
 
 
+def held(view: JobView) -> str:
+    # Which machine could not be reached is the operator's business (it is in the log).
+    prompt = title(view)
+    return (
+        f"**{prompt}** — Waiting: the image engine is unavailable right now; your job keeps "
+        f"its place in the queue and runs once it is back · job `{view.job_id}`"
+    )
+
+
 def unfinished(view: JobView) -> str:
     """A job with no picture to show: why, in words."""
     if view.status == "failed":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from engine import Progress, ProgressCallback
 from storage.queue import JobQueue
@@ -17,12 +18,25 @@ from storage.queue import JobQueue
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Held:
+    """The job went back to its place in the queue to wait for the engine, which could not be
+    reached; its steps start over when it runs. ``reason`` is for operators, not for people."""
+
+    reason: str
+
+
+# What a watcher is told: each step, and that the job is held.
+Watcher = Callable[[Progress | Held], None]
+
+
 class ProgressHub:
     def __init__(self) -> None:
-        self._watchers: dict[str, list[ProgressCallback]] = {}
+        self._watchers: dict[str, list[Watcher]] = {}
 
-    def watch(self, job_id: str, callback: ProgressCallback) -> Callable[[], None]:
-        """Call ``callback`` with each step of the job; returns what stops it."""
+    def watch(self, job_id: str, callback: Watcher) -> Callable[[], None]:
+        """Call ``callback`` with each step of the job, and when it is held; returns what
+        stops it."""
         self._watchers.setdefault(job_id, []).append(callback)
 
         def stop() -> None:
@@ -44,6 +58,11 @@ class ProgressHub:
 
         return report
 
+    def hold(self, job_id: str, reason: str) -> None:
+        """Tell the job's watchers it waits for the engine."""
+        for callback in list(self._watchers.get(job_id, ())):
+            callback(Held(reason))
+
 
 class StoredProgress:
     """Writes the steps of the jobs a worker runs into their rows, at most once per
@@ -55,13 +74,15 @@ class StoredProgress:
         self._interval = interval
         self._writes: set[asyncio.Task[None]] = set()
 
-    def reporter(self, job_id: str) -> ProgressCallback:
+    def reporter(self, job_id: str) -> Watcher:
         loop = asyncio.get_running_loop()
         last_written = -self._interval
         writing: asyncio.Task[None] | None = None
 
-        def report(progress: Progress) -> None:
+        def report(progress: Progress | Held) -> None:
             nonlocal last_written, writing
+            if isinstance(progress, Held):
+                return  # the runner wrote it into the row already
             now = loop.time()
             if (writing is not None and not writing.done()) or now - last_written < self._interval:
                 return

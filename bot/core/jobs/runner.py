@@ -57,7 +57,7 @@ class JobRunner:
         except EngineUnavailable as error:
             # Not the job's fault: it waits in the queue, where it was, for the engine's return.
             log.info("job %s waits: %s", job.public_id, error)
-            await self._put_back(job)
+            await self._put_back(job, error)
             raise
         except Exception as error:
             log.exception("job %s failed", job.public_id)
@@ -80,9 +80,10 @@ class JobRunner:
                 attempts=Job.attempts + 1,
                 lease_expires_at=now + self._lease,
                 started_at=now,
-                # An earlier attempt's steps are not this one's.
+                # An earlier attempt's steps, or why it waited, are not this one's.
                 progress_step=None,
                 progress_total=None,
+                error=None,
             )
         )
         if not rows_changed(result):
@@ -121,10 +122,12 @@ class JobRunner:
                 session.add(image)
         return JobStatus.DONE
 
-    async def _put_back(self, job: Job) -> None:
+    async def _put_back(self, job: Job, reason: EngineUnavailable) -> None:
         await self._end_claim(
             job,
             status=JobStatus.QUEUED,
+            # Why it waits, for whoever watches it from another process.
+            error=_one_line(reason),
             # A try the engine never took does not count towards giving up on the job.
             attempts=Job.attempts - 1,
             started_at=None,

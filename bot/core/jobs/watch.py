@@ -34,6 +34,8 @@ class JobWatch:
         # This process's own jobs tell their steps to the hub themselves.
         self._worker_id = worker_id
         self._steps_told: dict[str, tuple[int, int]] = {}
+        # Why each job that waits for the engine waits, as last told.
+        self._held_told: dict[str, str] = {}
         self._waiting: dict[str, asyncio.Future[JobStatus]] = {}
         self._news = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
@@ -55,6 +57,7 @@ class JobWatch:
         """A job this process ran (or cancelled) ended."""
         future = self._waiting.pop(job_id, None)
         self._steps_told.pop(job_id, None)
+        self._held_told.pop(job_id, None)
         if future is not None and not future.done():
             future.set_result(status)
 
@@ -98,6 +101,7 @@ class JobWatch:
                     Job.claimed_by,
                     Job.progress_step,
                     Job.progress_total,
+                    Job.error,
                 ).where(Job.public_id.in_(wanted))
             )
             found = {row.public_id: row for row in rows.all()}
@@ -106,8 +110,20 @@ class JobWatch:
             status = JobStatus(row.status) if row is not None else JobStatus.CANCELLED
             if status.finished:
                 self.ended(job_id, status)
-            elif row is not None and row.claimed_by != self._worker_id:
+            elif row is None or row.claimed_by == self._worker_id:
+                continue
+            elif status == JobStatus.QUEUED and row.error:
+                self._tell_held(job_id, row.error)
+            else:
                 self._tell_steps(job_id, row.progress_step, row.progress_total)
+
+    def _tell_held(self, job_id: str, reason: str) -> None:
+        if self._held_told.get(job_id) == reason:
+            return
+        self._held_told[job_id] = reason
+        # Its steps start over once it runs again.
+        self._steps_told.pop(job_id, None)
+        self._progress.hold(job_id, reason)
 
     def _tell_steps(self, job_id: str, step: int | None, total: int | None) -> None:
         if step is None or total is None or self._steps_told.get(job_id) == (step, total):

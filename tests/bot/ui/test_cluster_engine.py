@@ -20,7 +20,7 @@ from storage.models import Image, Job, JobStatus
 from tests.bot.ui.conftest import StartBot
 from tests.bot.ui.harness import FakeDiscord, Person
 from tests.bot.ui.test_buttons import job_of, result_of
-from tests.bot.ui.test_imagine import grid_posted
+from tests.bot.ui.test_imagine import grid_posted, last_edit
 from tests.fixtures.ray_cluster import LocalCluster
 
 pytest.importorskip("ray.serve")
@@ -68,6 +68,35 @@ async def test_discord_grids_and_buttons_are_drawn_on_the_cluster(
     variation = await result_of(fake_discord, gateway.click(BOB, grid, f"pl:v:{job_id}:2"))
     varied = await app.service.show(job_of(variation))
     assert varied.status == JobStatus.DONE.value and len(varied.images) == 4
+
+
+async def test_the_bot_says_the_engine_is_unavailable_and_delivers_once_it_is_back(
+    start_bot: StartBot,
+    fake_discord: FakeDiscord,
+    ray_cluster: LocalCluster,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(worker_module, "ENGINE_RETRY_SECONDS", 0.2)
+    gateway = await start_bot()
+    ray_cluster.stop()
+    try:
+        sent = gateway.slash(ALICE, "imagine", prompt="a red circle --seed 3 --steps 2")
+        told = await fake_discord.wait_for(
+            lambda: (
+                (edit := last_edit(fake_discord, sent.token))
+                and "engine is unavailable" in edit.json["content"]
+                and edit
+            )
+        )
+        # The person is told it waits, not which machine could not be reached.
+        assert "Ray" not in told.json["content"] and "keeps its place" in told.json["content"]
+        # The bot keeps answering meanwhile.
+        other = gateway.slash(BOB, "info")
+        await fake_discord.wait_for(lambda: last_edit(fake_discord, other.token))
+    finally:
+        ray_cluster.start()
+    posted = await fake_discord.wait_for(lambda: grid_posted(fake_discord, sent.token))
+    assert len(posted.custom_ids) == 9
 
 
 async def test_a_replica_killed_mid_grid_hands_the_grid_to_the_other(

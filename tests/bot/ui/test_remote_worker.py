@@ -86,3 +86,34 @@ async def test_the_steps_of_a_job_another_process_runs_are_shown_as_it_runs(
             )
             await fake_discord.wait_for(lambda: grid_posted(fake_discord, sent.token))
         assert "% (step " in shown.json["content"]
+
+
+async def test_a_bot_without_a_worker_says_when_the_engine_elsewhere_is_unavailable(
+    app: App, fake_discord: FakeDiscord, settings: Settings
+) -> None:
+    # A worker drawing through a Ray cluster that is not there (the tests that start one run
+    # last): it cannot reach it, and puts the job back.
+    pytest.importorskip("ray")
+    async with bot_without_worker(app, fake_discord) as gateway:
+        sent = gateway.slash(ALICE, "imagine", prompt="a red circle --seed 7")
+        notice = await fake_discord.wait_for(lambda: queue_notice(fake_discord, sent))
+        job_id = notice.json["content"].rsplit("`", 2)[-2]
+        on_cluster = settings.model_copy(update={"engine": "ray"})
+        async with open_app(on_cluster, run_own_jobs=False) as elsewhere:
+            worker = QueueWorker(elsewhere, capacity=1)
+            running = asyncio.create_task(worker.work())
+            try:
+                told = await fake_discord.wait_for(
+                    lambda: (
+                        (edit := last_edit(fake_discord, sent.token))
+                        and "engine is unavailable" in edit.json["content"]
+                        and edit
+                    )
+                )
+            finally:
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
+        assert job_id in told.json["content"]
+        assert (await app.service.show(job_id)).status == "queued"
+        assert worker.finished_jobs == 0
