@@ -33,6 +33,8 @@ class FineTuneRequest(BaseModel):
     work: str
     model: str
     training: dict[str, Any]
+    # Trained as a task on the Ray cluster (one GPU) rather than by the worker that runs the job.
+    on_cluster: bool | None = None
 
 
 class JobParameters(BaseModel):

@@ -34,6 +34,14 @@ WorkOption = Annotated[
 ModelOption = Annotated[
     str | None, typer.Option("--model", help="The base model; default PICKLOOP_MODEL.")
 ]
+OnClusterOption = Annotated[
+    bool,
+    typer.Option(
+        "--on-cluster",
+        help="Train as a task on the Ray cluster at PICKLOOP_RAY_ADDRESS (one GPU), which "
+        "writes the adapter back here.",
+    ),
+]
 
 
 _ABOUT = {
@@ -55,8 +63,9 @@ def _register(method: Literal["dpo", "kto"]) -> None:
         model: ModelOption = None,
         wait: WaitOption = True,
         as_json: JsonOption = False,
+        on_cluster: OnClusterOption = False,
     ) -> None:
-        _train(training, data, out, work, model, wait, as_json)
+        _train(training, data, out, work, model, wait, as_json, on_cluster)
 
     command.__doc__ = _ABOUT[method]
     train_app.command(method)(command)
@@ -70,6 +79,7 @@ def _train(
     model: str | None,
     wait: bool,
     as_json: bool,
+    on_cluster: bool,
 ) -> None:
     """Queue the fine-tune as a job, then run it here with its progress bar, or leave it to a
     worker (``--no-wait``)."""
@@ -85,7 +95,7 @@ def _train(
     produce(
         as_json,
         lambda opened: opened.data_jobs.fine_tune(
-            actor, options, data=data, out=out, work=work, model=model
+            actor, options, data=data, out=out, work=work, model=model, on_cluster=on_cluster
         ),
         wait=wait,
     )

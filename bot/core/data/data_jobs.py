@@ -7,6 +7,7 @@ and becomes a queued job with everything its worker needs to know.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from bot.config import Settings
@@ -46,11 +47,17 @@ class DataJobs:
         out: Path | None = None,
         work: Path | None = None,
         model: str | None = None,
+        on_cluster: bool = False,
     ) -> JobView:
         """Queue a fine-tune on ``data`` (default: the newest export of the method's layout)
         into ``out`` (default: a new folder under the data folder's adapters), resumable from
-        ``work``; ``model`` is the base (default: the configured model)."""
+        ``work``; ``model`` is the base (default: the configured model). ``on_cluster``: train
+        as a task on the Ray cluster, which writes the adapter back here."""
+        if on_cluster and importlib.util.find_spec("ray") is None:
+            raise UserError("training on the cluster needs Ray: pip install 'pickloop[ray]'")
         request = self._fine_tune_request(options, data, out, work, model)
+        if on_cluster:
+            request = request.model_copy(update={"on_cluster": True})
         return await self._service.queue_data_job(
             actor, JobKind.FINE_TUNE, JobParameters.for_data(fine_tune=request), model=model
         )

@@ -31,6 +31,13 @@ class FineTuneHandler:
             if on_progress is not None:
                 loop.call_soon_threadsafe(on_progress, Progress(step=step, total=steps))
 
+        if request.on_cluster:
+            from bot.core.models.on_cluster import train_on_cluster
+
+            on_cluster = await asyncio.to_thread(
+                train_on_cluster, options, request, self._settings, step_done
+            )
+            return JobResult(outcome=on_cluster.to_json())
         # A thread of its own, not the engine's: pictures go on being drawn while it trains.
         done = await asyncio.to_thread(
             fine_tune,

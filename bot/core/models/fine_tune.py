@@ -104,11 +104,12 @@ def fine_tune(
     work: Path | None = None,
     progress: bool = True,
     on_step: Callable[[int, int], None] | None = None,
+    data_name: str | None = None,
 ) -> FineTuned:
     """Train an adapter of `model` (default: the configured one) on the dataset `data` (a
     folder, or ``hub:`` and a hub name: pairs for dpo, labels for kto) into `out`, resuming
     from `work`. ``progress``: a bar on the terminal; ``on_step``: told each step and the steps
-    in all.
+    in all; ``data_name``: what the adapter's card calls the data (default: `data`).
 
     UserError when the data or the model cannot be used; nothing is written then.
     """
@@ -141,7 +142,7 @@ def fine_tune(
         options,
     )
     trainer.run(progress=progress, on_step=on_step)
-    folder = trainer.save_adapter(out, {"base_model": spec, "data": data})
+    folder = trainer.save_adapter(out, {"base_model": spec, "data": data_name or data})
     validated = [record for record in trainer.history if "implicit_accuracy" in record]
     return FineTuned(
         adapter=folder,

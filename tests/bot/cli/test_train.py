@@ -9,10 +9,25 @@ import torch
 
 from engine.loader import load_model
 from tests.bot.cli.test_cli import cli_env, pickloop, produced, shown_until, worker_process
+from tests.fixtures.ray_cluster import LocalCluster
 
 __all__ = ["cli_env"]
 
 UNFINISHED = ("queued", "running")
+
+
+def adapter_changes_pictures(model: str, adapter: Path) -> bool:
+    """Whether the adapter loads onto the base model and draws otherwise than it does."""
+    base = load_model(model, "cpu", torch.float32).text_to_image
+
+    def draw() -> bytes:
+        generator = torch.Generator().manual_seed(0)
+        image = base("a red circle", num_inference_steps=2, generator=generator).images[0]
+        return bytes(image.tobytes())
+
+    before = draw()
+    base.load_lora_weights(adapter)
+    return draw() != before
 
 
 @pytest.fixture
@@ -67,16 +82,7 @@ def test_an_adapter_trained_from_an_export_loads_onto_its_base_model(
     assert ("timesteps from 50% of the schedule up" in card) == (method == "dpo")
     assert ("ResNet convolutions adapted too" in card) == (method == "dpo")
     assert ("2 times the trained change" in card) == (method == "dpo")
-    base = load_model(cli_env["PICKLOOP_MODEL"], "cpu", torch.float32).text_to_image
-
-    def draw() -> bytes:
-        generator = torch.Generator().manual_seed(0)
-        image = base("a red circle", num_inference_steps=2, generator=generator).images[0]
-        return bytes(image.tobytes())
-
-    before = draw()
-    base.load_lora_weights(out)
-    assert draw() != before
+    assert adapter_changes_pictures(cli_env["PICKLOOP_MODEL"], out)
 
 
 @pytest.mark.slow
@@ -149,3 +155,22 @@ def test_a_file_given_as_data_is_refused(
         capsys, "train", "kto", "--data", str(data), "--out", str(tmp_path / "a")
     )
     assert code == 2 and "is a file, not a dataset folder" in stderr
+
+
+def test_a_fine_tune_on_the_cluster_writes_its_adapter_back_here(
+    exports: Path,
+    cli_env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    ray_cluster: LocalCluster,
+) -> None:
+    out = exports / "kto-on-cluster"
+    result = produced(
+        capsys, "train", "kto", "--data", str(exports / "kto"), "--out", str(out),
+        "--steps", "2", "--batch", "2", "--rank", "2", "--lr", "0.01", "--on-cluster",
+    )  # fmt: skip
+
+    assert result["status"] == "done"
+    assert result["outcome"]["steps"] == 2 and result["outcome"]["adapter"] == str(out)
+    # The card names the data as it was asked for, not the task's scratch folder.
+    assert str(exports / "kto") in (out / "README.md").read_text()
+    assert adapter_changes_pictures(cli_env["PICKLOOP_MODEL"], out)
