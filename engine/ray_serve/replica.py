@@ -52,24 +52,38 @@ def _images_of(tickets: list[_Ticket]) -> int:
     return sum(len(ticket.request.seeds) for ticket in tickets)
 
 
+# Steps are streamed at most this often (and the last one always): each item of a stream is
+# a message through Ray, and a front end shows a step no more than every second or so.
+STEP_INTERVAL_SECONDS = 0.2
+
+
 async def _streamed(
     work: Callable[[Callable[[Progress], None]], Awaitable[T]],
 ) -> AsyncIterator[Any]:
-    """Run ``work`` with a reporter and yield each step it reports, then what it returns.
-    Closing the stream (the caller gave up) cancels the work."""
+    """Run ``work`` with a reporter and yield the steps it reports (the latest one, at most
+    every ``STEP_INTERVAL_SECONDS``), then what it returns. Closing the stream (the caller
+    gave up) cancels the work."""
+    loop = asyncio.get_running_loop()
     steps: asyncio.Queue[Progress] = asyncio.Queue()
     task = asyncio.ensure_future(work(steps.put_nowait))
+    last_sent = -STEP_INTERVAL_SECONDS
     try:
         while True:
             next_step = asyncio.ensure_future(steps.get())
             await asyncio.wait({task, next_step}, return_when=asyncio.FIRST_COMPLETED)
-            if next_step.done():
-                yield next_step.result()
-                continue
-            next_step.cancel()
-            break
+            if not next_step.done():
+                next_step.cancel()
+                break
+            step = next_step.result()
+            if step.step == step.total or loop.time() - last_sent >= STEP_INTERVAL_SECONDS:
+                last_sent = loop.time()
+                yield step
+        # The work may end with its last steps still in line: the latest of them is due.
+        latest = None
         while not steps.empty():
-            yield steps.get_nowait()
+            latest = steps.get_nowait()
+        if latest is not None:
+            yield latest
         yield task.result()
     finally:
         task.cancel()

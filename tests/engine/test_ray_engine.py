@@ -87,8 +87,10 @@ async def test_steps_stream_back_and_upscaling_matches(
 ) -> None:
     engine = cluster_engine
     steps: list[Progress] = []
-    (picture, *_) = await engine.generate(request_for(steps=4), steps.append)
-    assert steps == [Progress(step, 4) for step in range(1, 5)]
+    (picture, *_) = await engine.generate(request_for(steps=40), steps.append)
+    # The first step at once, the last one always, and between them at most a few a second.
+    assert steps[0] == Progress(1, 40) and steps[-1] == Progress(40, 40)
+    assert [step.step for step in steps] == sorted({step.step for step in steps})
 
     refine = {"refine_strength": 0.5, "prompt": "a red circle", "seed": 3, "steps": 4}
     refined_steps: list[Progress] = []
