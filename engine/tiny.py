@@ -53,19 +53,27 @@ def _unet() -> UNet2DConditionModel:
     )
 
 
-def _text_encoder(tokenizer: CLIPTokenizer) -> CLIPTextModel:
+def clip_text_encoder(
+    tokenizer: CLIPTokenizer, width: int, layers: int, heads: int
+) -> CLIPTextModel:
+    """A CLIP text encoder of ``width`` (its feed-forward twice as wide) over ``tokenizer``,
+    with random weights."""
     config = CLIPTextConfig(
         vocab_size=len(tokenizer),
-        hidden_size=TEXT_WIDTH,
-        intermediate_size=2 * TEXT_WIDTH,
-        num_hidden_layers=2,
-        num_attention_heads=4,
+        hidden_size=width,
+        intermediate_size=2 * width,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
         max_position_embeddings=MAX_LENGTH,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
     return CLIPTextModel(config)
+
+
+def _text_encoder(tokenizer: CLIPTokenizer) -> CLIPTextModel:
+    return clip_text_encoder(tokenizer, TEXT_WIDTH, layers=2, heads=4)
 
 
 def stable_diffusion_scheduler(
@@ -101,6 +109,17 @@ def build_tiny_pipeline(folder: Path, seed: int = 0) -> Path:
         unet = _unet()
         torch.manual_seed(seed)
         text_encoder = _text_encoder(tokenizer)
+    return save_sd_pipeline(folder, vae, text_encoder, tokenizer, unet)
+
+
+def save_sd_pipeline(
+    folder: Path,
+    vae: AutoencoderKL,
+    text_encoder: CLIPTextModel,
+    tokenizer: CLIPTokenizer,
+    unet: UNet2DConditionModel,
+) -> Path:
+    """Save these parts as a Stable Diffusion pipeline folder (no safety checker) in `folder`."""
     pipeline = StableDiffusionPipeline(
         vae=vae,
         text_encoder=text_encoder,
