@@ -22,7 +22,7 @@ from ray.serve.handle import DeploymentHandle, DeploymentResponse, DeploymentRes
 
 from engine.errors import EngineError, EngineUnavailable
 from engine.ray_serve.application import app_name
-from engine.ray_serve.cluster import connect
+from engine.ray_serve.cluster import cluster_resources, connect
 from engine.ray_serve.shipping import AdapterSender
 from engine.types import GenerationRequest, ModelInfo, Progress, ProgressCallback
 
@@ -53,6 +53,10 @@ _CLUSTER_LOST: tuple[type[BaseException], ...] = (
 )
 
 
+# While joined, the cluster is asked this often whether it is still there (see ``_watch``).
+WATCH_SECONDS = 10.0
+
+
 class _ReplicaLost(Exception):
     pass
 
@@ -68,6 +72,7 @@ class RayEngine:
         self._address = address
         self._handles: dict[str, DeploymentHandle[Any]] = {}
         self._adapters = AdapterSender()
+        self._watching: asyncio.Task[None] | None = None
 
     async def check(self, model: str) -> None:
         """Join the cluster and find ``model``'s application; EngineUnavailable or EngineError
@@ -126,12 +131,16 @@ class RayEngine:
     async def close(self) -> None:
         # The applications stay deployed for other processes; this process only lets go.
         self._handles.clear()
+        if self._watching is not None:
+            self._watching.cancel()
 
     async def _handle(self, model: str) -> DeploymentHandle[Any]:
         if not ray.is_initialized():
             self._handles.clear()
             # Off the event loop: joining takes seconds, and a front end keeps answering.
             await asyncio.to_thread(connect, self._address)
+        if self._watching is None or self._watching.done():
+            self._watching = asyncio.create_task(self._watch())
         name = app_name(model)
         if name not in self._handles:
             try:
@@ -176,6 +185,19 @@ class RayEngine:
             except BaseException as error:
                 raise self._translated(error) from error
         raise AssertionError("unreachable")
+
+    async def _watch(self) -> None:
+        """Let go of a cluster that stopped answering: a Ray driver whose cluster is gone ends
+        its own process within a minute, also one that asks nothing meanwhile (a bot between
+        grids). The next request joins again."""
+        while ray.is_initialized():
+            await asyncio.sleep(WATCH_SECONDS)
+            try:
+                await asyncio.wait_for(asyncio.to_thread(cluster_resources), WATCH_SECONDS)
+            except Exception as error:
+                log.warning("the Ray cluster at %s stopped answering: %s", self._address, error)
+                self._lost(error)
+                return
 
     def _translated(self, error: BaseException) -> BaseException:
         """What the application sees of a failure: the engine's own error as it is, a lost

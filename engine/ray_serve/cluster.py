@@ -30,6 +30,10 @@ CONNECT_TIMEOUT_SECONDS = 30.0
 # bury pickloop's one line of what went wrong: only its errors are shown.
 _RAY_LOG_LEVEL = logging.ERROR
 os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
+# A Ray driver whose cluster's control store stays away this long ends its own process (60 s by
+# default): a bot would stop answering Discord for an outage of its engine. This process lets
+# go of a cluster that stopped answering (see RayEngine) and joins again once it is back.
+os.environ.setdefault("RAY_gcs_rpc_server_reconnect_timeout_s", str(10 * 365 * 24 * 3600))
 
 # A join still under way after its caller stopped waiting (see ``connect``).
 _joining: threading.Thread | None = None
@@ -69,9 +73,13 @@ def connect(address: str, timeout_seconds: float = CONNECT_TIMEOUT_SECONDS) -> N
 
 def start_local(cpus: int | None = None) -> None:
     """Start a Ray cluster inside this process (to try the engine on one machine); it ends
-    with the process."""
+    with the process. A new one, even where ``ray start`` runs one on this machine already."""
     ray.init(
-        num_cpus=cpus, include_dashboard=False, log_to_driver=False, logging_level=_RAY_LOG_LEVEL
+        address="local",
+        num_cpus=cpus,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=_RAY_LOG_LEVEL,
     )
 
 
@@ -169,7 +177,13 @@ def check_served(address: str, model: str) -> None:
         )
 
 
+def cluster_resources() -> dict[str, float]:
+    """What the cluster has in all (CPU, GPU, memory...): a question to its control store,
+    which raises when it no longer answers."""
+    resources: Callable[[], dict[str, float]] = ray.cluster_resources
+    return resources()
+
+
 def default_gpus_per_replica() -> float:
     """One GPU per replica where the cluster has GPUs, none where it has only CPUs."""
-    resources: Callable[[], dict[str, float]] = ray.cluster_resources
-    return 1.0 if resources().get("GPU", 0) > 0 else 0.0
+    return 1.0 if cluster_resources().get("GPU", 0) > 0 else 0.0

@@ -22,7 +22,7 @@ from tests.fixtures.ray_cluster import LocalCluster
 if TYPE_CHECKING:
     from engine.ray_serve.client import RayEngine
 
-pytest.importorskip("ray.serve")
+serve = pytest.importorskip("ray.serve")
 
 pytestmark = pytest.mark.slow
 
@@ -159,3 +159,41 @@ async def test_an_adapter_travels_by_its_hash_and_damage_is_refused(
     with pytest.raises(EngineError, match="arrived damaged"):
         await AdapterCache(tmp_path / "elsewhere").folder_for(forged)
     assert not (tmp_path / "elsewhere" / forged.sha256).exists()
+
+
+async def test_a_grid_given_up_while_it_waits_on_a_replica_is_never_drawn(
+    ray_cluster: LocalCluster, request_for: RequestFactory, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    from engine.ray_serve.application import Scaling, app_name, deploy
+    from engine.ray_serve.client import RayEngine
+    from engine.ray_serve.cluster import replica_reports
+    from engine.ray_serve.replica import ReplicaOptions
+
+    # An application of one replica (the same model, spelt with a trailing slash), so that a
+    # second grid has to wait behind the first.
+    spec = f"{tiny_model_dir}/"
+    deploy(ReplicaOptions(spec, str(tmp_path), device="cpu", threads=1), Scaling(replicas=1))
+    engine = RayEngine("auto")
+
+    async def in_hand() -> dict[str, int]:
+        while not (reports := (await asyncio.to_thread(replica_reports)).get(app_name(spec))):
+            pass
+        ((_, report),) = reports
+        return report
+
+    try:
+        drawing = asyncio.ensure_future(
+            engine.generate(replace(request_for(steps=300), model=spec))
+        )
+        while (await in_hand())["ongoing"] < 1:
+            pass
+        waiting = asyncio.ensure_future(engine.generate(replace(request_for(), model=spec)))
+        while (await in_hand())["ongoing"] < 2:
+            pass
+        waiting.cancel()
+        await drawing
+        while (await in_hand())["ongoing"]:
+            pass
+        assert (await in_hand())["requests"] == 1  # the grid given up on was never drawn
+    finally:
+        serve.delete(app_name(spec))
