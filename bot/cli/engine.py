@@ -4,18 +4,16 @@ deploy one for a model, see their replicas, stop them."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import signal
 import threading
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from bot.cli.common import JsonOption, fail, read_settings, stderr
 from bot.config import Settings
-
-if TYPE_CHECKING:
-    from engine.ray_serve.cluster import ApplicationStatus
 
 engine_app = typer.Typer(
     help="The engine on a Ray cluster: Serve applications of replicas, one per GPU.",
@@ -147,7 +145,7 @@ def engine_status(as_json: JsonOption = False) -> None:
     join(settings)
     found = cluster.engine_status()
     if as_json:
-        print(json.dumps([_as_json(status) for status in found]))
+        print(json.dumps([dataclasses.asdict(status) for status in found]))
         return
     if not found:
         print("no engine is deployed on this cluster (pickloop engine serve deploys one)")
@@ -175,16 +173,6 @@ def engine_stop(model: ModelOption = None) -> None:
     join(settings)
     stopped = cluster.stop_engine([application.app_name(model)] if model else None)
     print(f"stopped {', '.join(stopped)}" if stopped else "no pickloop engine was running")
-
-
-def _as_json(status: ApplicationStatus) -> dict[str, Any]:
-    return {
-        "name": status.name,
-        "status": status.status,
-        "replica_states": status.replica_states,
-        "message": status.message,
-        "replicas": status.replicas,
-    }
 
 
 def _wait_for_interrupt() -> None:

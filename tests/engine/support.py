@@ -1,6 +1,7 @@
 """Helpers shared by the engine tests."""
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,3 +33,19 @@ class RequestFactory:
 
     def __call__(self, **changes: Any) -> GenerationRequest:
         return dataclasses.replace(self.base, **changes)
+
+
+def adapter_changes_pictures(
+    pipeline: Any, adapter: Path, prompt: str = "a red circle", steps: int = 2
+) -> bool:
+    """Whether the adapter loads onto ``pipeline`` and makes it draw otherwise than before."""
+    import torch
+
+    def draw() -> bytes:
+        generator = torch.Generator().manual_seed(0)
+        image = pipeline(prompt, num_inference_steps=steps, generator=generator).images[0]
+        return bytes(image.tobytes())
+
+    before = draw()
+    pipeline.load_lora_weights(adapter)
+    return draw() != before

@@ -15,6 +15,7 @@ from engine.loader import load_model
 from engine.train.data import DataError, load_labels, load_pairs
 from engine.train.options import TrainingOptions
 from engine.train.preference import CHECKPOINT, PreferenceTrainer
+from tests.engine.support import adapter_changes_pictures
 
 COLOURS = {"red": (220, 30, 30), "blue": (30, 30, 220)}
 
@@ -329,16 +330,7 @@ def test_an_sdxl_model_trains_too_and_its_adapter_loads_back(
     out = trainer.save_adapter(tmp_path / "adapter", {"base_model": "tiny-xl", "data": data})
 
     assert len(losses) == 4 and all(loss > 0 for loss in losses)
-    base = pipeline(tiny_xl_model_dir)
-
-    def draw() -> bytes:
-        generator = torch.Generator().manual_seed(0)
-        image = base("a square number 1", num_inference_steps=3, generator=generator).images[0]
-        return bytes(image.tobytes())
-
-    before = draw()
-    base.load_lora_weights(out)
-    assert draw() != before
+    assert adapter_changes_pictures(pipeline(tiny_xl_model_dir), out, "a square number 1", 3)
 
 
 CARD = """---

@@ -9,6 +9,7 @@ import torch
 
 from engine.loader import load_model
 from tests.bot.cli.test_cli import cli_env, pickloop, produced, shown_until, worker_process
+from tests.engine.support import adapter_changes_pictures as changes_pictures
 from tests.fixtures.ray_cluster import LocalCluster
 
 __all__ = ["cli_env"]
@@ -17,17 +18,7 @@ UNFINISHED = ("queued", "running")
 
 
 def adapter_changes_pictures(model: str, adapter: Path) -> bool:
-    """Whether the adapter loads onto the base model and draws otherwise than it does."""
-    base = load_model(model, "cpu", torch.float32).text_to_image
-
-    def draw() -> bytes:
-        generator = torch.Generator().manual_seed(0)
-        image = base("a red circle", num_inference_steps=2, generator=generator).images[0]
-        return bytes(image.tobytes())
-
-    before = draw()
-    base.load_lora_weights(adapter)
-    return draw() != before
+    return changes_pictures(load_model(model, "cpu", torch.float32).text_to_image, adapter)
 
 
 @pytest.fixture
