@@ -8,9 +8,9 @@
   there is for trying the plumbing.
 """
 
-import shutil
-import tempfile
 from pathlib import Path
+
+from engine.folders import publish_folder
 
 EMBEDDED_MODEL = "embedded"
 RANDOM_MODEL = "embedded-random"
@@ -43,20 +43,7 @@ def random_model_folder(cache_dir: Path) -> Path:
 
 
 def _build_atomically(folder: Path) -> None:
-    # Built beside its final place and renamed into it, so that a crash or a concurrent build
-    # never leaves a half-written folder under the final name.
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
-    try:
-        # Imported here: the names above are read at start-up, the builder needs torch.
-        from engine.tiny import build_tiny_pipeline
+    # Imported here: the names above are read at start-up, the builder needs torch.
+    from engine.tiny import build_tiny_pipeline
 
-        build_tiny_pipeline(staging)
-        try:
-            staging.rename(folder)
-        except OSError:
-            # Another build got there first; its folder is as good as ours.
-            if not folder.is_dir():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    publish_folder(folder, build_tiny_pipeline)

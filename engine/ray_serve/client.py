@@ -74,11 +74,6 @@ class RayEngine:
         self._adapters = AdapterSender()
         self._watching: asyncio.Task[None] | None = None
 
-    async def check(self, model: str) -> None:
-        """Join the cluster and find ``model``'s application; EngineUnavailable or EngineError
-        in one line when either cannot be had (a front end starting says so and stops)."""
-        await self.describe(model)
-
     async def describe(self, model: str) -> ModelInfo:
         info: ModelInfo = await self._call(model, "describe", model)
         return info
@@ -159,7 +154,7 @@ class RayEngine:
         handle = await self._handle(model)
         try:
             return await getattr(handle, method).remote(*arguments)
-        except BaseException as error:
+        except Exception as error:
             raise self._translated(error) from error
 
     async def _streamed(
@@ -182,7 +177,7 @@ class RayEngine:
                     ) from lost
                 log.warning("an engine replica died during a request; sending it again")
                 await asyncio.sleep(_RETRY_PAUSE_SECONDS)
-            except BaseException as error:
+            except Exception as error:
                 raise self._translated(error) from error
         raise AssertionError("unreachable")
 
@@ -199,10 +194,10 @@ class RayEngine:
                 self._lost(error)
                 return
 
-    def _translated(self, error: BaseException) -> BaseException:
+    def _translated(self, error: Exception) -> Exception:
         """What the application sees of a failure: the engine's own error as it is, a lost
         cluster as EngineUnavailable (and this process lets go of it)."""
-        if isinstance(error, (asyncio.CancelledError, EngineError)):
+        if isinstance(error, EngineError):
             return error
         if isinstance(error, RayTaskError) and isinstance(error.cause, EngineError):
             # The replica's own one-line error, without Ray's traceback around it.

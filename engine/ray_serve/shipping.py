@@ -12,8 +12,6 @@ pipeline call however they named it.
 from __future__ import annotations
 
 import hashlib
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ import ray
 
 from engine.adapters import WEIGHTS
 from engine.errors import EngineError
+from engine.folders import publish_folder
 
 
 @dataclass(frozen=True)
@@ -79,7 +78,8 @@ class AdapterCache:
             raise EngineError(
                 f"the adapter {parcel.path} arrived damaged: its bytes do not match its SHA-256"
             )
-        self._write(folder, data)
+        # Another replica of this machine may be receiving the same adapter at once.
+        publish_folder(folder, lambda staging: (staging / WEIGHTS).write_bytes(data))
         return str(folder)
 
     @staticmethod
@@ -91,18 +91,3 @@ class AdapterCache:
             return None
         # The same path on another machine may hold another file: only the same bytes count.
         return data if _sha256(data) == parcel.sha256 else None
-
-    def _write(self, folder: Path, data: bytes) -> None:
-        # Written beside its place and renamed into it: another replica of this machine may be
-        # receiving the same adapter, and a half-written folder must never carry its name.
-        self._root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=self._root))
-        try:
-            (staging / WEIGHTS).write_bytes(data)
-            try:
-                staging.rename(folder)
-            except OSError:
-                if not (folder / WEIGHTS).is_file():
-                    raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)

@@ -9,8 +9,8 @@ folder is written. Imported only for such a job: ray is an extra.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +24,7 @@ from bot.core.errors import UserError
 from bot.core.models.fine_tune import FineTuned, fine_tune
 from engine.adapters import WEIGHTS
 from engine.errors import EngineError, EngineUnavailable
+from engine.folders import publish_folder
 from engine.ray_serve.cluster import connect, default_gpus_per_replica
 from engine.train.options import TrainingOptions
 from storage.parameters import FineTuneRequest
@@ -71,17 +72,8 @@ def train_on_cluster(
     finally:
         steps.shutdown(force=True)
     _write_adapter(Path(request.out), trained["files"], trained["sha256"])
-    done = trained["done"]
-    return FineTuned(
-        adapter=Path(request.out),
-        method=done["method"],
-        base_model=done["base_model"],
-        examples=done["examples"],
-        validation_examples=done["validation_examples"],
-        steps=done["steps"],
-        seconds=done["seconds"],
-        implicit_accuracy=done["implicit_accuracy"],
-    )
+    done: FineTuned = trained["done"]
+    return dataclasses.replace(done, adapter=Path(request.out))
 
 
 @ray.remote(max_retries=0)
@@ -116,7 +108,7 @@ def _train(
         )
         files = {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()}
     return {
-        "done": done.to_json(),
+        "done": done,
         "files": files,
         "sha256": hashlib.sha256(files[WEIGHTS]).hexdigest(),
     }
@@ -161,14 +153,10 @@ def _write_adapter(out: Path, files: dict[str, bytes], sha256: str) -> None:
     """The adapter's files into ``out``, once its weights are the bytes the task trained."""
     if hashlib.sha256(files.get(WEIGHTS, b"")).hexdigest() != sha256:
         raise EngineError("the adapter trained on the cluster arrived damaged (SHA-256 differs)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
+
+    def fill(staging: Path) -> None:
         for name, content in files.items():
             (staging / name).write_bytes(content)
-        if out.exists():
-            # Run again after its worker died: this training's adapter replaces the last one.
-            shutil.rmtree(out)
-        staging.rename(out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+
+    # Run again after its worker died: this training's adapter replaces the last one.
+    publish_folder(out, fill, replace_existing=True)
