@@ -4,7 +4,7 @@ each split's files), then what a person needs to use the data well."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from storage.export.formats import Format
@@ -40,15 +40,24 @@ _CURATION = (
 def dataset_card(
     format: Format[Any],
     counts: Mapping[str, int],
+    shards: Mapping[str, Sequence[str]],
+    fingerprint: str,
+    *,
     license: str,
     split_shares: str,
     curation: Mapping[str, Any] | None = None,
 ) -> str:
+    """The card; ``shards`` are each split's file names under ``data/``, which carry their
+    content's fingerprint, and ``fingerprint`` is the whole export's."""
     front = ["---", f"license: {_yaml(license)}", "task_categories:", "- text-to-image"]
     front += ["tags:", "- pickloop", "- human-preferences", f"- {_yaml(format.name)}"]
     front += ["configs:", "- config_name: default", "  data_files:"]
+    # Each file by name, never a pattern: ``datasets`` keys its cache by what the card lists,
+    # so a pattern such as data/train-* would hand back an earlier export's rows for a new
+    # folder of the same name.
     for split in (split for split in format.splits if counts.get(split)):
-        front += [f"  - split: {split}", f"    path: data/{split}-*"]
+        front += [f"  - split: {split}", "    path:"]
+        front += [f"    - data/{name}" for name in shards[split]]
     front.append("---")
 
     total = sum(counts.values())
@@ -62,6 +71,9 @@ def dataset_card(
         "import datasets",
         'data = datasets.load_dataset("path/to/this/folder")',
         "```",
+        "",
+        f"Fingerprint: `{fingerprint}` (the SHA-256 of the shard names, each of which ends in "
+        "its file's own content hash): two exports share it only if they hold the same rows.",
         "",
         "## Splits",
         "",

@@ -29,7 +29,12 @@ from storage.export.exclusions import Exclusions
 from storage.export.formats import Context, Format
 from storage.export.images import ExportImages
 from storage.export.pseudonym import Pseudonyms
-from storage.export.shards import SplitWriter, create_owner_only, split_of
+from storage.export.shards import (
+    SplitWriter,
+    create_owner_only,
+    export_fingerprint,
+    split_of,
+)
 from storage.export.splits import SplitPlan, prompt_digest
 from storage.labels.curate import Curation, Curator, curated, survey
 
@@ -64,6 +69,8 @@ class ExportResult:
     folder: Path
     counts: dict[str, int]  # rows per split
     files: tuple[str, ...]  # inside the folder, POSIX-style
+    # What the export holds (export_fingerprint): two exports of other rows never share it.
+    fingerprint: str
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -72,6 +79,7 @@ class ExportResult:
             "rows": sum(self.counts.values()),
             "splits": self.counts,
             "files": list(self.files),
+            "fingerprint": self.fingerprint,
         }
 
 
@@ -140,12 +148,22 @@ async def export_dataset(
             written += 1
             if progress is not None:
                 progress(written, max(total, written))
-        shards = [shard for writer in writers.values() for shard in writer.close()]
+        by_split = {split: writer.close() for split, writer in writers.items()}
+        shards = [shard for split_shards in by_split.values() for shard in split_shards]
         counts = {split: writer.rows for split, writer in writers.items()}
+        fingerprint = export_fingerprint(shards)
         shares = (
             f"validation {options.plan.validation:.0%}, test {options.plan.test:.0%} of prompts"
         )
-        card = dataset_card(format, counts, options.license, shares, curation)
+        card = dataset_card(
+            format,
+            counts,
+            {split: [shard.name for shard in found] for split, found in by_split.items()},
+            fingerprint,
+            license=options.license,
+            split_shares=shares,
+            curation=curation,
+        )
         readme = staging / "README.md"
         create_owner_only(readme)
         readme.write_text(card, encoding="utf-8")
@@ -156,7 +174,7 @@ async def export_dataset(
     finally:
         _STAGING_NOW.discard(staging.name)
     files = ("README.md", *(f"data/{shard.name}" for shard in shards))
-    return ExportResult(format.name, out, counts, files)
+    return ExportResult(format.name, out, counts, files, fingerprint)
 
 
 async def export_from_database(
@@ -212,7 +230,7 @@ def finished_export(format: Format[Any], out: Path) -> ExportResult | None:
     rows = [(split_of(shard), pq.read_metadata(shard).num_rows) for shard in shards]
     counts = {split: sum(n for of, n in rows if of == split) for split in format.splits}
     files = ("README.md", *(f"data/{shard.name}" for shard in shards))
-    return ExportResult(format.name, out, counts, files)
+    return ExportResult(format.name, out, counts, files, export_fingerprint(shards))
 
 
 def _check_destination(out: Path) -> None:

@@ -1,7 +1,10 @@
 """Parquet shards of one split, written as rows arrive: memory holds one batch, never a split.
 
-Files are named ``<split>-00000-of-00003.parquet`` like the Hugging Face Hub's own; the count
-is known only once a split is finished, so shards are renamed then. Output bytes depend on
+Files are named ``<split>-00000-of-00003-<fingerprint>.parquet`` like the Hugging Face Hub's own:
+the count is known only once a split is finished, so shards are renamed then, and the
+fingerprint (the first 16 hex digits of the file's SHA-256) makes the name say what the file
+holds. ``datasets`` keys its cache by the names a card lists, not by what the files hold, so
+two exports of different rows must never list the same names. Output bytes depend on
 the rows alone: no timestamps, fixed compression, the schema (with its ``datasets``
 features) in the file's metadata. Shards are their owner's alone to read (0600), like the
 export folder they are written into.
@@ -9,6 +12,7 @@ export folder they are written into.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -20,15 +24,33 @@ import pyarrow.parquet as pq
 OWNER_ONLY = 0o600
 
 
+FINGERPRINT_DIGITS = 16
+
+
 def split_of(shard: Path) -> str:
     """The split a finished shard holds, from its name (as ``SplitWriter.close`` names it)."""
-    return shard.name.rsplit("-", 3)[0]
+    return shard.name.rsplit("-", 4)[0]
+
+
+def content_fingerprint(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:FINGERPRINT_DIGITS]
 
 
 def create_owner_only(path: Path) -> None:
     """Create the new, empty file ``path`` readable by its owner alone (a umask can only
     narrow that); writing it afterwards truncates it, which keeps its mode."""
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OWNER_ONLY))
+
+
+def export_fingerprint(shards: list[Path]) -> str:
+    """What a whole export holds, in one SHA-256: of its shard names in order, each of which
+    carries its content's fingerprint."""
+    names = sorted(shard.name for shard in shards)
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()
 
 
 class SplitWriter:
@@ -69,7 +91,10 @@ class SplitWriter:
         total = len(self._shards)
         named = []
         for index, shard in enumerate(self._shards):
-            final = shard.with_name(f"{self._split}-{index:05d}-of-{total:05d}.parquet")
+            fingerprint = content_fingerprint(shard)
+            final = shard.with_name(
+                f"{self._split}-{index:05d}-of-{total:05d}-{fingerprint}.parquet"
+            )
             shard.replace(final)
             named.append(final)
         return named

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from storage.export import MissingSecretError, Pseudonyms, SplitPlan
-from storage.export.shards import SplitWriter
+from storage.export.shards import SplitWriter, split_of
 from storage.export.splits import PROMPT_SPLITS, prompt_key
 
 
@@ -65,11 +66,12 @@ def test_shards_hold_at_most_their_rows_and_are_named_for_the_hub(tmp_path: Path
     for n in range(8):
         writer.write({"n": n, "text": f"row {n}"})
     shards = writer.close()
+    # The Hub's names, each ending in the first 16 hex digits of the file's own SHA-256.
     assert [shard.name for shard in shards] == [
-        "train-00000-of-00003.parquet",
-        "train-00001-of-00003.parquet",
-        "train-00002-of-00003.parquet",
+        f"train-{n:05d}-of-00003-{hashlib.sha256(shard.read_bytes()).hexdigest()[:16]}.parquet"
+        for n, shard in enumerate(shards)
     ]
+    assert [split_of(shard) for shard in shards] == ["train"] * 3
     assert sorted(path.name for path in tmp_path.iterdir()) == [s.name for s in shards]
     tables = [pq.read_table(shard) for shard in shards]
     assert [table.num_rows for table in tables] == [3, 3, 2]

@@ -83,6 +83,30 @@ def test_export_from_the_terminal(
         assert name not in everything
 
 
+def test_a_new_export_loads_its_own_rows_where_an_earlier_one_had_the_same_folder_name(
+    clicked_grid: None, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``datasets.load_dataset(DIR)`` as a researcher calls it, with one cache for every load
+    (as the default cache is): a second export into another folder named ``kto`` holds more
+    rows, and loading it must give them, not the first export's."""
+    cache = str(tmp_path / "the-researchers-cache")
+    first = produced(capsys, "export", "--format", "kto", "--out", str(tmp_path / "a" / "kto"))
+    loaded = datasets.load_dataset(str(tmp_path / "a" / "kto"), cache_dir=cache)
+    assert sum(len(rows) for rows in loaded.values()) == first["rows"] == 4
+
+    grid = produced(capsys, "imagine", "a blue square --seed 2 --steps 1")
+    produced(capsys, "upscale", grid["job_id"], "1", "--user", "bob")
+    second = produced(capsys, "export", "--format", "kto", "--out", str(tmp_path / "b" / "kto"))
+    capsys.readouterr()
+    loaded = datasets.load_dataset(str(tmp_path / "b" / "kto"), cache_dir=cache)
+    assert sum(len(rows) for rows in loaded.values()) == second["rows"] == 8
+    assert second["fingerprint"] != first["fingerprint"]
+    assert (
+        f"Fingerprint: `{second['fingerprint']}`"
+        in (tmp_path / "b" / "kto" / "README.md").read_text()
+    )
+
+
 def test_export_is_curated_with_the_same_options_as_curate(
     cli_env: dict[str, str],
     capsys: pytest.CaptureFixture[str],
