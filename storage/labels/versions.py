@@ -1,38 +1,48 @@
 """Which model version people prefer, from what they did: the report behind
 ``pickloop models report``.
 
-Direct votes come from pictures of two versions shown side by side: a U-click on a picture of a
-grid that also showed pictures of another version (a blind A/B grid) is a vote for the clicked
-picture's version over each other version in that grid, and a `/rate` choice between pictures
-of two versions is a vote too (a tie counts half to each). One person clicking the same picture
-twice votes once. Per-image label rates say, for each version, how often its grid pictures were
-upscaled, varied, liked, disliked or re-rolled, whether or not they were compared.
+Everything here is read from the preference pairs and per-person verdicts the exports are made
+of (``storage.labels.derive``), so a report and a dataset never disagree on what someone meant:
+the latest reaction wins (👎 then ❤️ is liked, not both), and a reaction on an upscale is one on
+the grid picture it was made from.
 
-People who are blocked are left out, as they are from every export.
+Direct votes come from pictures of two versions shown side by side. In a grid that showed
+pictures of two versions (a blind A/B grid), each picture a person chose (the pairs' winners: a
+U-click, or a good reaction beside one) is one vote for its version over each other version
+among the pictures it beat; a `/rate` pair between pictures of two versions is a vote too (a
+tie counts half to each). Per-image rates say, for each version, how often its grid pictures
+were upscaled, varied, liked, disliked or re-rolled, whether or not they were compared.
+
+People who are blocked are left out, as they are from every export; ``people`` narrows a report
+to some people's doings (a personal profile is judged by its owner's votes alone).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import Database
+from storage.labels.derive import (
+    GOOD_REACTIONS,
+    REROLL,
+    UPSCALE,
+    VARIATIONS,
+    grid_verdicts,
+    pairs_of,
+)
+from storage.labels.load import iter_rankings
+from storage.labels.rows import Action, GridRanking, PreferencePair, Source
 from storage.labels.winrate import WinRate
-from storage.models import Event, EventKind, Image, Job, JobKind, ModelVersion, User
+from storage.models import Image, Job, JobKind, ModelVersion, User
 
-_RATE_CHOICES = frozenset({EventKind.RATE_LEFT, EventKind.RATE_RIGHT, EventKind.RATE_TIE})
-# What each per-image rate counts; a picture counts once however often it got the signal.
-_LABELS: dict[str, frozenset[EventKind]] = {
-    "upscaled": frozenset({EventKind.UPSCALE}),
-    "varied": frozenset({EventKind.VARY_SUBTLE, EventKind.VARY_STRONG}),
-    "liked": frozenset({EventKind.FAVORITE, EventKind.LIKE}),
-    "disliked": frozenset({EventKind.DISLIKE}),
-}
 _GRID_KINDS = (JobKind.IMAGINE, JobKind.REROLL, JobKind.VARIATION)
+# Where a vote came from: a choice in a grid (a U-click, or a reaction beside one), or /rate.
+_FROM_GRIDS = frozenset({Source.UPSCALE, Source.REACTION})
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,7 @@ class PairReport:
     first: str
     second: str
     votes: WinRate
+    # Votes from choices in grids (U-clicks, reactions beside them) and from /rate answers.
     from_upscales: int
     from_ratings: int
 
@@ -85,11 +96,17 @@ class VersionReport:
             "versions": [rates.to_json() for rates in self.versions],
         }
 
+    def votes_between(self, first: str, second: str) -> WinRate:
+        """The votes between two versions from ``first``'s side (none: no votes yet)."""
+        for pair in self.pairs:
+            if (pair.first, pair.second) == (first, second):
+                return pair.votes
+            if (pair.first, pair.second) == (second, first):
+                return pair.votes.reversed()
+        return WinRate(wins=0, losses=0)
 
-@dataclass(frozen=True)
-class _Shown:
-    job_id: int
-    version_id: int
+
+_LABELS = ("upscaled", "varied", "liked", "disliked", "rerolled")
 
 
 @dataclass
@@ -117,47 +134,90 @@ class _Tally:
 
 
 class _Votes:
-    def __init__(self) -> None:
+    def __init__(self, ids: dict[str, int]) -> None:
+        self._ids = ids
         self.tallies: dict[tuple[int, int], _Tally] = defaultdict(_Tally)
 
-    def add(self, winner: int, loser: int, *, tie: bool = False, from_rating: bool) -> None:
-        newer, older = max(winner, loser), min(winner, loser)
-        self.tallies[newer, older].add(None if tie else winner == newer, from_rating=from_rating)
-
-
-async def version_report(session: AsyncSession) -> VersionReport:
-    names = dict((await session.execute(select(ModelVersion.id, ModelVersion.name))).all())
-    shown = await _grid_images(session)
-    versions_in_grid: dict[int, set[int]] = defaultdict(set)
-    for image in shown.values():
-        versions_in_grid[image.job_id].add(image.version_id)
-
-    votes = _Votes()
-    labelled: dict[str, set[int]] = defaultdict(set)
-    rerolled_grids: set[int] = set()
-    counted_clicks: set[tuple[int, int]] = set()
-    for event in await _events(session):
-        if event.kind is EventKind.REROLL:
-            rerolled_grids.add(event.job_id)
-            continue
-        if event.image_id is None or event.image_id not in shown:
-            continue
-        image = shown[event.image_id]
-        for label, kinds in _LABELS.items():
-            if event.kind in kinds:
-                labelled[label].add(event.image_id)
-        click = (event.user_id, event.image_id)
-        if event.kind is EventKind.UPSCALE and click not in counted_clicks:
-            counted_clicks.add(click)
-            for other in versions_in_grid[image.job_id] - {image.version_id}:
-                votes.add(image.version_id, other, from_rating=False)
-        elif event.kind in _RATE_CHOICES and event.other_image_id in shown:
-            other_version = shown[event.other_image_id].version_id
-            if other_version == image.version_id:
+    def add_pairs(self, pairs: list[PreferencePair]) -> None:
+        # A chosen picture is one vote over each other version it beat, however many of that
+        # version's pictures it beat: keyed by the decision and the chosen picture.
+        beaten: dict[tuple[str, int], tuple[str, set[str]]] = {}
+        for pair in pairs:
+            winner, loser = pair.winner.model_version, pair.loser.model_version
+            if winner == loser:
                 continue
-            left, right = image.version_id, other_version
-            winner, loser = (right, left) if event.kind is EventKind.RATE_RIGHT else (left, right)
-            votes.add(winner, loser, tie=event.kind is EventKind.RATE_TIE, from_rating=True)
+            if pair.source is Source.RATING:
+                self._add(winner, loser, tie=pair.tie, from_rating=True)
+            elif pair.source in _FROM_GRIDS:
+                key = (pair.ranking_id, pair.winner.image_id)
+                beaten.setdefault(key, (winner, set()))[1].add(loser)
+        for winner, losers in beaten.values():
+            for loser in sorted(losers):
+                self._add(winner, loser, tie=False, from_rating=False)
+
+    def _add(self, winner: str, loser: str, *, tie: bool, from_rating: bool) -> None:
+        won, lost = self._ids[winner], self._ids[loser]
+        newer, older = max(won, lost), min(won, lost)
+        self.tallies[newer, older].add(None if tie else won == newer, from_rating=from_rating)
+
+
+class _Labels:
+    """Which grid pictures got each kind of signal, read from each person's verdicts."""
+
+    def __init__(self) -> None:
+        self.pictures: dict[str, set[int]] = {label: set() for label in _LABELS}
+
+    def add(self, ranking: GridRanking) -> None:
+        by_person: dict[int, list[Action]] = defaultdict(list)
+        for action in ranking.actions:
+            by_person[action.user_id].append(action)
+        at = {image.position: image.image_id for image in ranking.images}
+        for actions in by_person.values():
+            for position, verdict in grid_verdicts(ranking, actions).items():
+                if verdict.source is Source.REACTION:
+                    liked = verdict.decided_by.kind in GOOD_REACTIONS
+                    self.pictures["liked" if liked else "disliked"].add(at[position])
+            for action in actions:
+                if action.kind == REROLL:
+                    self.pictures["rerolled"].update(at.values())
+                if action.position not in at:
+                    continue
+                if action.kind == UPSCALE and action.upscale_image_id is None:
+                    self.pictures["upscaled"].add(at[action.position])
+                elif action.kind in VARIATIONS:
+                    self.pictures["varied"].add(at[action.position])
+
+
+async def version_report(
+    database: Database, *, people: Collection[int] | None = None
+) -> VersionReport:
+    """What the report says of every version; with ``people``, of those people's doings only."""
+    async with database.sessions() as session:
+        names = dict((await session.execute(select(ModelVersion.id, ModelVersion.name))).all())
+        blocked = set(
+            (await session.execute(select(User.id).where(User.blocked.is_(True)))).scalars()
+        )
+        shown = (
+            await session.execute(
+                select(Image.id, Image.model_version_id)
+                .join(Job, Job.id == Image.job_id)
+                .where(Job.kind.in_(_GRID_KINDS))
+            )
+        ).all()
+    wanted = None if people is None else set(people)
+
+    def counts(user_id: int) -> bool:
+        return user_id not in blocked and (wanted is None or user_id in wanted)
+
+    votes = _Votes({name: version_id for version_id, name in names.items()})
+    labels = _Labels()
+    async for ranking in iter_rankings(database):
+        kept = tuple(action for action in ranking.actions if counts(action.user_id))
+        if not kept:
+            continue
+        ranking = replace(ranking, actions=kept)
+        votes.add_pairs(pairs_of(ranking))
+        labels.add(ranking)
 
     pairs = [
         PairReport(
@@ -170,43 +230,17 @@ async def version_report(session: AsyncSession) -> VersionReport:
         for (newer, older), tally in sorted(votes.tallies.items())
     ]
     per_version: dict[int, list[int]] = defaultdict(list)
-    for image_id, image in shown.items():
-        per_version[image.version_id].append(image_id)
+    for image_id, version_id in shown:
+        per_version[version_id].append(image_id)
     rates = [
         VersionRates(
             version=names[version_id],
             images=len(image_ids),
             rates={
-                **{label: _share(image_ids, labelled[label].__contains__) for label in _LABELS},
-                "rerolled": _share(image_ids, lambda i: shown[i].job_id in rerolled_grids),
+                label: sum(i in labels.pictures[label] for i in image_ids) / len(image_ids)
+                for label in _LABELS
             },
         )
         for version_id, image_ids in sorted(per_version.items())
     ]
     return VersionReport(pairs=pairs, versions=rates)
-
-
-def _share(image_ids: list[int], holds: Callable[[int], bool]) -> float:
-    return sum(holds(image_id) for image_id in image_ids) / len(image_ids)
-
-
-async def _grid_images(session: AsyncSession) -> dict[int, _Shown]:
-    query = (
-        select(Image.id, Image.job_id, Image.model_version_id)
-        .join(Job, Job.id == Image.job_id)
-        .where(Job.kind.in_(_GRID_KINDS))
-    )
-    return {
-        row.id: _Shown(job_id=row.job_id, version_id=row.model_version_id)
-        for row in await session.execute(query)
-    }
-
-
-async def _events(session: AsyncSession) -> list[Event]:
-    query = (
-        select(Event)
-        .join(User, User.id == Event.user_id)
-        .where(User.blocked.is_(False))
-        .order_by(Event.created_at, Event.id)
-    )
-    return list((await session.execute(query)).scalars().all())

@@ -5,7 +5,18 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import Database, Event, EventKind, Image, Job, JobKind, ModelVersion, Origin, User
+from storage import (
+    Database,
+    Event,
+    EventKind,
+    Image,
+    Job,
+    JobKind,
+    JobStatus,
+    ModelVersion,
+    Origin,
+    User,
+)
 from storage.ids import new_public_id
 from storage.labels.versions import version_report
 from storage.parameters import JobParameters
@@ -28,6 +39,7 @@ async def _grid(
         base_seed=1,
         model_version_id=layout[0].id,
         origin=Origin.CLI,
+        status=JobStatus.DONE,
     )
     await _rows(session, job)
     images = [
@@ -86,8 +98,7 @@ async def test_votes_come_from_clicks_between_versions_and_ties_count_half(
             Event(user_id=bob.id, kind=EventKind.REROLL, job_id=plain[0].job_id, origin=Origin.CLI),
         )
 
-    async with database.sessions() as session:
-        report = await version_report(session)
+    report = await version_report(database)
 
     [pair] = report.pairs
     assert (pair.first, pair.second) == ("tuned", "base")
@@ -107,7 +118,68 @@ async def test_votes_come_from_clicks_between_versions_and_ties_count_half(
 
 
 async def test_no_votes_and_no_pictures_make_an_empty_report(database: Database) -> None:
-    async with database.sessions() as session:
-        report = await version_report(session)
+    report = await version_report(database)
 
     assert report.to_json() == {"pairs": [], "versions": []}
+
+
+async def test_the_report_reads_verdicts_as_the_exports_do(database: Database) -> None:
+    """The latest reaction wins (👎 then ❤️ is liked, not also disliked), a reaction on an
+    upscale is one on the grid picture it came from, a chosen picture later 👎'd is no vote,
+    and ``people`` keeps only their votes."""
+    async with database.sessions.begin() as session:
+        base = ModelVersion(name="base", base_model="embedded")
+        tuned = ModelVersion(name="tuned", base_model="embedded", lora_path="/a", lora_sha256="0")
+        ann = User(local_name="ann", display_name="Ann")
+        bob = User(local_name="bob", display_name="Bob")
+        await _rows(session, base, tuned, ann, bob)
+        grid = await _grid(session, ann, [tuned, base, base, tuned])
+        other = await _grid(session, bob, [base, tuned, tuned, base])
+        upscale = Job(
+            public_id=new_public_id(),
+            owner_id=ann.id,
+            kind=JobKind.UPSCALE,
+            parent_job_id=grid[1].job_id,
+            parent_image_id=grid[1].id,
+            prompt="a red circle",
+            parameters=JobParameters(width=128, height=128, steps=2, guidance=7.5, count=1),
+            base_seed=2,
+            model_version_id=base.id,
+            origin=Origin.CLI,
+            status=JobStatus.DONE,
+        )
+        await _rows(session, upscale)
+        upscaled = Image(
+            public_id=new_public_id(),
+            job_id=upscale.id,
+            position=0,
+            seed=2,
+            model_version_id=base.id,
+            sha256="f" * 64,
+            width=128,
+            height=128,
+        )
+        await _rows(session, upscaled)
+        await _rows(
+            session,
+            _event(ann, EventKind.DISLIKE, grid[0]),
+            _event(ann, EventKind.FAVORITE, grid[0]),  # the latest: liked only
+            _event(ann, EventKind.UPSCALE, grid[1]),  # base chosen over tuned ...
+            _event(ann, EventKind.DISLIKE, upscaled),  # ... until she 👎 its upscale
+            _event(bob, EventKind.UPSCALE, other[1]),  # tuned beats base: bob's vote
+        )
+
+    everyone = await version_report(database)
+    rates = {entry.version: entry.rates for entry in everyone.versions}
+    assert rates["tuned"]["liked"] == pytest.approx(1 / 4)  # grid[0]
+    assert rates["tuned"]["disliked"] == 0
+    assert rates["base"]["disliked"] == pytest.approx(1 / 4)  # grid[1], through its upscale
+    assert rates["base"]["upscaled"] == pytest.approx(1 / 4)
+    # The picture Ann U-clicked ended 👎, so it won nothing; as in the pairs export, the one she
+    # ❤️'d beat the base pictures she did not choose: one vote for tuned. Bob's is another.
+    votes = everyone.votes_between("tuned", "base")
+    assert (votes.wins, votes.losses) == (2, 0)
+    assert everyone.votes_between("base", "tuned") == votes.reversed()
+
+    only_bob = await version_report(database, people=[bob.id])
+    assert only_bob.votes_between("tuned", "base").wins == 1

@@ -120,8 +120,7 @@ class ModelRegistry:
 
     async def report(self) -> VersionReport:
         """Win rates between versions from direct votes, and each version's label rates."""
-        async with self._database.sessions() as session:
-            return await version_report(session)
+        return await version_report(self._database)
 
     async def serve(self, name: str, against: str | None = None) -> None:
         """Make `name` the one version that draws new grids; with `against`, compare the two
