@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from engine.embedded import EMBEDDED_MODEL
+from engine.adapters import ADAPTERS_KEPT
 from engine.types import DEFAULT_BATCH_IMAGES
 
 
@@ -141,6 +142,13 @@ class Settings(BaseSettings):
         ge=0,
         description="How long a grid that finds the engine idle waits for others to share its "
         "pipeline call (jobs started together reach the engine a moment apart).",
+    )
+    adapters_kept: int = Field(
+        default=ADAPTERS_KEPT,
+        ge=1,
+        description="LoRA adapters (people's profiles, tuned versions) the engine keeps loaded "
+        "per model; the one used longest ago is unloaded to make room, and loaded again when "
+        "next asked for.",
     )
     # NoDecode: the raw string reaches the validator below, which reads JSON or commas.
     banned_words: Annotated[list[str], NoDecode] = Field(

@@ -35,6 +35,10 @@ class DrawCounts:
     images: int = 0
     shared_calls: int = 0
     """Calls that drew the requests of more than one caller together."""
+    adapter_loads: int = 0
+    """LoRA adapters loaded (again, for one evicted earlier) into the engine's models."""
+    adapter_evictions: int = 0
+    """Adapters deleted from a model to keep its loaded ones within bounds."""
 
     def add_call(self, requests: int, images: int) -> None:
         self.calls += 1

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image, DiffusionPipeline
 
+from engine.adapters import ADAPTERS_KEPT, LoadedAdapters
 from engine.construction import MODULE_CONSTRUCTION
 from engine.errors import EngineError
 from engine.info import describe_pipeline
@@ -22,11 +23,13 @@ class LoadedModel:
     # A copy of the pipeline's tokenizer for counting prompt tokens on the event loop while
     # the worker generates: a fast tokenizer's state is not safe to share between threads.
     counting_tokenizer: Any
-    # Names of the LoRA adapters loaded into the pipelines (see engine.adapters).
-    adapters: set[str] = field(default_factory=set)
+    # The LoRA adapters loaded into the pipelines, a bounded number (see engine.adapters).
+    adapters: LoadedAdapters = field(default_factory=LoadedAdapters)
 
 
-def load_model(source: str, device: str, dtype: torch.dtype) -> LoadedModel:
+def load_model(
+    source: str, device: str, dtype: torch.dtype, adapters_kept: int = ADAPTERS_KEPT
+) -> LoadedModel:
     folder = local_folder(source)
     location = str(folder) if folder is not None else source
     local_only = folder is not None
@@ -49,4 +52,5 @@ def load_model(source: str, device: str, dtype: torch.dtype) -> LoadedModel:
         text_to_image=text_to_image,
         image_to_image=image_to_image,
         counting_tokenizer=copy.deepcopy(text_to_image.tokenizer),
+        adapters=LoadedAdapters(capacity=adapters_kept),
     )

@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from PIL.Image import Image
 
+from engine.adapters import ADAPTERS_KEPT
 from engine.batching import DrawCounts, WaitingLine, WaitingRequest
 from engine.device import Accelerators, select_device, select_dtype
 from engine.embedded import model_source
@@ -57,9 +58,11 @@ class LocalEngine(Engine):
         batch_images: int = DEFAULT_BATCH_IMAGES,
         gather_seconds: float = 0.0,
         threads: int | None = None,
+        adapters_kept: int = ADAPTERS_KEPT,
     ) -> None:
         """`threads`: CPU threads torch may use in this process (None: torch's default, every
-        core); several torch processes on one machine with every core each thrash."""
+        core); several torch processes on one machine with every core each thrash.
+        `adapters_kept`: LoRA adapters each model keeps loaded (the least recently used goes)."""
         if threads is not None:
             import torch
 
@@ -71,6 +74,7 @@ class LocalEngine(Engine):
         self._device = select_device(device, available)
         self._dtype = select_dtype(dtype, self._device, available)
         self._cache_dir = cache_dir
+        self._adapters_kept = adapters_kept
         self._worker = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=f"pickloop-engine-{self._device}"
         )
@@ -122,7 +126,12 @@ class LocalEngine(Engine):
 
     def draw_counts(self) -> DrawCounts:
         """What the worker has drawn so far (a copy)."""
-        return dataclasses.replace(self._counts)
+        caches = [model.adapters for model in list(self._models.values())]
+        return dataclasses.replace(
+            self._counts,
+            adapter_loads=sum(cache.loads for cache in caches),
+            adapter_evictions=sum(cache.evictions for cache in caches),
+        )
 
     async def upscale(
         self,
@@ -229,7 +238,9 @@ class LocalEngine(Engine):
     def _model(self, spec: str) -> LoadedModel:
         if spec not in self._models:
             source = model_source(spec, self._cache_dir)
-            self._models[spec] = load_model(source, self._device, self._dtype)
+            self._models[spec] = load_model(
+                source, self._device, self._dtype, self._adapters_kept
+            )
         return self._models[spec]
 
     async def _on_worker(self, work: Callable[[], T]) -> T:

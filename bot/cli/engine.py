@@ -120,6 +120,7 @@ def serve_engine(
         batch_images=settings.engine_batch_images,
         gather_seconds=settings.engine_gather_seconds,
         threads=settings.torch_threads,
+        adapters_kept=settings.adapters_kept,
     )
     stderr.print(f"deploying the engine for {served} ...")
     try:

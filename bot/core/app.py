@@ -111,6 +111,7 @@ def local_engine(settings: Settings) -> LocalEngine:
         batch_images=settings.engine_batch_images,
         gather_seconds=settings.engine_gather_seconds,
         threads=settings.torch_threads,
+        adapters_kept=settings.adapters_kept,
     )
 
 

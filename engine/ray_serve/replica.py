@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from PIL.Image import Image
 from ray import serve
 
+from engine.adapters import ADAPTERS_KEPT
 from engine.generation import shared_call_key
 from engine.local import LocalEngine
 from engine.ray_serve.shipping import AdapterCache, AdapterParcel
@@ -39,6 +40,8 @@ class ReplicaOptions:
     """How long a grid that reaches an idle replica waits for others to share its call."""
     # Torch threads per replica: several replicas on one machine's cores must share them.
     threads: int | None = None
+    # LoRA adapters (people's profiles) each replica keeps loaded.
+    adapters_kept: int = ADAPTERS_KEPT
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ class EngineReplica:
             # Serve gathers the grids that come together; the engine draws what it is handed.
             gather_seconds=0.0,
             threads=options.threads,
+            adapters_kept=options.adapters_kept,
         )
         # serve.batch gives the method setters for its bounds (typed as a plain method).
         gathering: Any = self._gathered

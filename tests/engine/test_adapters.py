@@ -60,3 +60,29 @@ async def test_a_folder_that_is_no_adapter_is_refused(tiny_model_dir: Path, tmp_
             await engine.generate(RequestFactory(str(tiny_model_dir))(adapter=str(tmp_path)))
     finally:
         await engine.close()
+
+
+async def test_a_model_keeps_a_bounded_number_of_adapters_and_reloads_an_evicted_one(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """Many people's profiles on one base model: with room for two, a third adapter unloads
+    the one used longest ago, and that one, asked for again, draws as it did before."""
+    folders = [make_adapter(tiny_model_dir, tmp_path / f"profile-{n}", seed=n) for n in (1, 2, 3)]
+    request = RequestFactory(str(tiny_model_dir))
+    engine = LocalEngine(tmp_path / "cache", device="cpu", adapters_kept=2)
+    try:
+        first = await engine.generate(request(adapter=str(folders[0])))
+        await engine.generate(request(adapter=str(folders[1])))
+        await engine.generate(request(adapter=str(folders[0])))  # now the second is the oldest
+        await engine.generate(request(adapter=str(folders[2])))  # unloads the second
+        held = engine.draw_counts()
+        await engine.generate(request(adapter=str(folders[0])))  # still loaded
+        assert engine.draw_counts().adapter_loads == held.adapter_loads == 3
+        await engine.generate(request(adapter=str(folders[1])))  # loaded again
+        again = engine.draw_counts()
+        first_again = await engine.generate(request(adapter=str(folders[0])))
+    finally:
+        await engine.close()
+
+    assert (held.adapter_evictions, again.adapter_loads, again.adapter_evictions) == (1, 4, 2)
+    assert [image.tobytes() for image in first_again] == [image.tobytes() for image in first]
