@@ -9,8 +9,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from engine.embedded import EMBEDDED_MODEL
 from engine.adapters import ADAPTERS_KEPT
+from engine.embedded import EMBEDDED_MODEL
 from engine.types import DEFAULT_BATCH_IMAGES
 
 

@@ -238,9 +238,7 @@ class LocalEngine(Engine):
     def _model(self, spec: str) -> LoadedModel:
         if spec not in self._models:
             source = model_source(spec, self._cache_dir)
-            self._models[spec] = load_model(
-                source, self._device, self._dtype, self._adapters_kept
-            )
+            self._models[spec] = load_model(source, self._device, self._dtype, self._adapters_kept)
         return self._models[spec]
 
     async def _on_worker(self, work: Callable[[], T]) -> T:
