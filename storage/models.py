@@ -182,6 +182,33 @@ class User(Base):
     )
 
 
+class RoundStatus(enum.StrEnum):
+    """Where one round of the flywheel stands (docs/flywheel.md)."""
+
+    EXPORTING = "exporting"  # its export job is queued or running
+    TRAINING = "training"  # its fine-tune job is queued or running
+    COLLECTING = "collecting"  # its candidate is served blind, collecting votes
+    AWAITING_APPROVAL = "awaiting_approval"  # it won; the operator approves promotions
+    PROMOTED = "promoted"
+    RETIRED = "retired"  # it lost, or was set aside
+    FAILED = "failed"  # its export or fine-tune failed
+    ROLLED_BACK = "rolled_back"  # promoted, then the operator went back to the one before
+
+    @property
+    def open(self) -> bool:
+        return self in OPEN_ROUNDS
+
+
+OPEN_ROUNDS = frozenset(
+    {
+        RoundStatus.EXPORTING,
+        RoundStatus.TRAINING,
+        RoundStatus.COLLECTING,
+        RoundStatus.AWAITING_APPROVAL,
+    }
+)
+
+
 class ModelVersion(Base):
     __tablename__ = "model_versions"
 
@@ -313,3 +340,79 @@ class Event(Base):
     # Free-form facts about the signal, such as the raw emoji of a reaction.
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Profile(Base):
+    """A model of someone's taste: a person's own (``--p``) or the server's community one
+    (``--p server``), kept better by the flywheel. Its versions are ordinary model versions
+    whose adapters were trained on its owner's signals alone (the community's: everyone's who
+    may be exported)."""
+
+    __tablename__ = "profiles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # "server" for the community profile, "user:<id>" for a person's: one profile each.
+    key: Mapped[str] = mapped_column(String(40), unique=True)
+    # The person whose signals train it; None for the community profile. Deleting the person
+    # deletes their profile (its adapter files go with ``/privacy delete``).
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), unique=True
+    )
+    # What it draws with now; None until the flywheel first promotes a version of it.
+    version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="SET NULL")
+    )
+    # When ``version_id`` last changed (a promotion or a rollback).
+    changed_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProfileShare(Base):
+    """A code that lets others draw with a profile (``--p CODE``) until its owner revokes it.
+    The code is random: it says nothing of whose profile it is."""
+
+    __tablename__ = "profile_shares"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    profile_id: Mapped[int] = mapped_column(
+        ForeignKey("profiles.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class FlywheelRound(Base):
+    """One turn of the flywheel for one profile: its data exported, an adapter trained on it,
+    registered as a candidate version, served blind against the profile's current version and
+    judged by the votes of the people it is for. The row keeps what each decision rested on."""
+
+    __tablename__ = "flywheel_rounds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    profile_id: Mapped[int] = mapped_column(
+        ForeignKey("profiles.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[RoundStatus] = mapped_column(_enum(RoundStatus))
+    # What the candidate is judged against: the version the people it is for drew with when
+    # the round began.
+    baseline_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    candidate_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    export_job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    fine_tune_job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="SET NULL")
+    )
+    # The fingerprint of the export the candidate was trained on (storage.export).
+    export_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    # The profile's signals when the round began: the next round waits for new ones.
+    signals: Mapped[int] = mapped_column(default=0)
+    # The votes and the 95% interval of the candidate's win rate when last judged.
+    wins: Mapped[int] = mapped_column(default=0)
+    losses: Mapped[int] = mapped_column(default=0)
+    ties: Mapped[int] = mapped_column(default=0)
+    interval_low: Mapped[float | None] = mapped_column(Float)
+    interval_high: Mapped[float | None] = mapped_column(Float)
+    # Why it ended where it did (a failure's error, "won 41 of 52 votes", ...).
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column()
