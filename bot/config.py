@@ -162,6 +162,56 @@ class Settings(BaseSettings):
         "the Manage Server permission): a JSON list or comma-separated.",
     )
 
+    profile_min_signals: int = Field(
+        default=40,
+        ge=1,
+        description="Signals (U-clicks, reactions, /rate answers) a person gives before their "
+        "profile (--p) is first trained.",
+    )
+    flywheel: bool = Field(
+        default=True,
+        description="Whether pickloop retrains, tests and promotes profiles by itself (the "
+        "server's and each person's); off: nothing new starts, and rounds under way stop "
+        "where they are.",
+    )
+    flywheel_min_new_signals: int = Field(
+        default=40,
+        ge=1,
+        description="New signals since a profile's last round that start its next one.",
+    )
+    flywheel_every_hours: float = Field(
+        default=0,
+        ge=0,
+        description="Also start a round of the server's profile this many hours after the last "
+        "one, if any signal came since (0: by signals alone).",
+    )
+    flywheel_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Share of grids that compare a candidate blind with the version it would "
+        "replace (two pictures each), while one collects votes.",
+    )
+    flywheel_min_votes: int = Field(
+        default=30,
+        ge=1,
+        description="Votes a candidate collects before it is judged: promoted when the 95% "
+        "interval of its win rate lies above 50%, retired when below.",
+    )
+    flywheel_approval: bool = Field(
+        default=False,
+        description="A candidate that won waits for an operator's `pickloop models approve` "
+        "instead of being promoted by itself.",
+    )
+    flywheel_train_steps: int = Field(
+        default=250, ge=1, description="Training steps of each candidate's adapter."
+    )
+    flywheel_check_seconds: float = Field(
+        default=30,
+        gt=0,
+        description="How often a worker looks whether a round should start, move on or be judged.",
+    )
+
     export_secret: SecretStr | None = Field(
         default=None,
         description="The key of the pseudonyms people get in exported datasets (HMAC-SHA256 of "

@@ -399,9 +399,7 @@ class FlywheelRound(Base):
     baseline_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
     candidate_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
     export_job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
-    fine_tune_job_id: Mapped[int | None] = mapped_column(
-        ForeignKey("jobs.id", ondelete="SET NULL")
-    )
+    fine_tune_job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     # The fingerprint of the export the candidate was trained on (storage.export).
     export_fingerprint: Mapped[str | None] = mapped_column(String(64))
     # The profile's signals when the round began: the next round waits for new ones.

@@ -134,31 +134,67 @@ class _Tally:
 
 
 class _Votes:
+    """Every vote between versions, kept per person who cast it."""
+
     def __init__(self, ids: dict[str, int]) -> None:
         self._ids = ids
-        self.tallies: dict[tuple[int, int], _Tally] = defaultdict(_Tally)
+        self.tallies: dict[tuple[int, int, int], _Tally] = defaultdict(_Tally)
 
     def add_pairs(self, pairs: list[PreferencePair]) -> None:
         # A chosen picture is one vote over each other version it beat, however many of that
         # version's pictures it beat: keyed by the decision and the chosen picture.
-        beaten: dict[tuple[str, int], tuple[str, set[str]]] = {}
+        beaten: dict[tuple[str, int], tuple[int, str, set[str]]] = {}
         for pair in pairs:
             winner, loser = pair.winner.model_version, pair.loser.model_version
             if winner == loser:
                 continue
             if pair.source is Source.RATING:
-                self._add(winner, loser, tie=pair.tie, from_rating=True)
+                self._add(pair.user_id, winner, loser, tie=pair.tie, from_rating=True)
             elif pair.source in _FROM_GRIDS:
                 key = (pair.ranking_id, pair.winner.image_id)
-                beaten.setdefault(key, (winner, set()))[1].add(loser)
-        for winner, losers in beaten.values():
+                beaten.setdefault(key, (pair.user_id, winner, set()))[2].add(loser)
+        for user_id, winner, losers in beaten.values():
             for loser in sorted(losers):
-                self._add(winner, loser, tie=False, from_rating=False)
+                self._add(user_id, winner, loser, tie=False, from_rating=False)
 
-    def _add(self, winner: str, loser: str, *, tie: bool, from_rating: bool) -> None:
+    def _add(self, user_id: int, winner: str, loser: str, *, tie: bool, from_rating: bool) -> None:
         won, lost = self._ids[winner], self._ids[loser]
         newer, older = max(won, lost), min(won, lost)
-        self.tallies[newer, older].add(None if tie else won == newer, from_rating=from_rating)
+        self.tallies[user_id, newer, older].add(
+            None if tie else won == newer, from_rating=from_rating
+        )
+
+
+@dataclass(frozen=True)
+class VoteBook:
+    """Every direct vote between versions and who cast it: what the flywheel judges
+    candidates by (a personal candidate by its owner's votes alone)."""
+
+    _names: dict[int, str]
+    _tallies: dict[tuple[int, int, int], _Tally]
+
+    def pairs(self, people: Collection[int] | None = None) -> list[PairReport]:
+        """The votes between each two versions (by ``people``, or everyone's)."""
+        summed: dict[tuple[int, int], _Tally] = defaultdict(_Tally)
+        for (user_id, newer, older), tally in self._tallies.items():
+            if people is None or user_id in people:
+                total = summed[newer, older]
+                for name in ("wins", "losses", "ties", "from_upscales", "from_ratings"):
+                    setattr(total, name, getattr(total, name) + getattr(tally, name))
+        return [
+            PairReport(
+                first=self._names[newer],
+                second=self._names[older],
+                votes=WinRate(wins=tally.wins, losses=tally.losses, ties=tally.ties),
+                from_upscales=tally.from_upscales,
+                from_ratings=tally.from_ratings,
+            )
+            for (newer, older), tally in sorted(summed.items())
+        ]
+
+    def between(self, first: str, second: str, people: Collection[int] | None = None) -> WinRate:
+        """The votes between two versions from ``first``'s side."""
+        return VersionReport(self.pairs(people), []).votes_between(first, second)
 
 
 class _Labels:
@@ -192,6 +228,35 @@ async def version_report(
     database: Database, *, people: Collection[int] | None = None
 ) -> VersionReport:
     """What the report says of every version; with ``people``, of those people's doings only."""
+    book, labels, shown = await _read(database, people)
+    per_version: dict[str, list[int]] = defaultdict(list)
+    for image_id, version in shown:
+        per_version[version].append(image_id)
+    rates = [
+        VersionRates(
+            version=version,
+            images=len(image_ids),
+            rates={
+                label: sum(i in labels.pictures[label] for i in image_ids) / len(image_ids)
+                for label in _LABELS
+            },
+        )
+        for version, image_ids in per_version.items()
+    ]
+    return VersionReport(pairs=book.pairs(), versions=rates)
+
+
+async def vote_book(database: Database) -> VoteBook:
+    """Every direct vote between versions, by whom (people who are blocked left out)."""
+    book, _, _ = await _read(database, None)
+    return book
+
+
+async def _read(
+    database: Database, people: Collection[int] | None
+) -> tuple[VoteBook, _Labels, list[tuple[int, str]]]:
+    """One pass over every grid: the votes, the labelled pictures, and each grid picture with
+    its version's name, in version order."""
     async with database.sessions() as session:
         names = dict((await session.execute(select(ModelVersion.id, ModelVersion.name))).all())
         blocked = set(
@@ -202,6 +267,7 @@ async def version_report(
                 select(Image.id, Image.model_version_id)
                 .join(Job, Job.id == Image.job_id)
                 .where(Job.kind.in_(_GRID_KINDS))
+                .order_by(Image.model_version_id, Image.id)
             )
         ).all()
     wanted = None if people is None else set(people)
@@ -218,29 +284,5 @@ async def version_report(
         ranking = replace(ranking, actions=kept)
         votes.add_pairs(pairs_of(ranking))
         labels.add(ranking)
-
-    pairs = [
-        PairReport(
-            first=names[newer],
-            second=names[older],
-            votes=WinRate(wins=tally.wins, losses=tally.losses, ties=tally.ties),
-            from_upscales=tally.from_upscales,
-            from_ratings=tally.from_ratings,
-        )
-        for (newer, older), tally in sorted(votes.tallies.items())
-    ]
-    per_version: dict[int, list[int]] = defaultdict(list)
-    for image_id, version_id in shown:
-        per_version[version_id].append(image_id)
-    rates = [
-        VersionRates(
-            version=names[version_id],
-            images=len(image_ids),
-            rates={
-                label: sum(i in labels.pictures[label] for i in image_ids) / len(image_ids)
-                for label in _LABELS
-            },
-        )
-        for version_id, image_ids in sorted(per_version.items())
-    ]
-    return VersionReport(pairs=pairs, versions=rates)
+    book = VoteBook(names, dict(votes.tallies))
+    return book, labels, [(image_id, names[version_id]) for image_id, version_id in shown]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from bot.core.errors import UserError
+from bot.core.models.profiles import ProfileWanted
 
 MAX_SEED = 2**32 - 1
 MAX_PROMPT_CHARACTERS = 4000
@@ -34,8 +35,18 @@ _FLAG_ALIASES = {
     "cfg": "cfg",
     "guidance": "cfg",
     "model": "model",
+    "p": "p",
+    "profile": "p",
+    "personalize": "p",
 }
-ALLOWED_FLAGS = "--ar W:H, --seed N, --no a, b, --steps N, --cfg F (or --guidance F), --model NAME"
+ALLOWED_FLAGS = (
+    "--ar W:H, --seed N, --no a, b, --steps N, --cfg F (or --guidance F), --model NAME, "
+    "--p [CODE | server | off]"
+)
+# Flags that may stand alone: --p on its own asks for the person's own profile.
+_VALUE_OPTIONAL = frozenset({"p"})
+# Share codes (bot.core.models.profiles makes them): lowercase letters and digits.
+SHARE_CODE = re.compile(r"^[a-z0-9]{8}$")
 
 
 class PromptError(UserError, ValueError):
@@ -57,6 +68,7 @@ class ParsedPrompt:
     steps: int | None = None
     guidance: float | None = None
     model: str | None = None
+    profile: ProfileWanted | None = None
 
 
 def parse_prompt(text: str, limits: PromptLimits) -> ParsedPrompt:
@@ -86,6 +98,10 @@ def parse_prompt(text: str, limits: PromptLimits) -> ParsedPrompt:
             fields["guidance"] = _parse_guidance(value, limits.max_guidance)
         elif flag == "model":
             fields["model"] = _parse_model(value)
+        elif flag == "p":
+            fields["profile"] = _parse_profile(value)
+    if "model" in fields and "profile" in fields:
+        raise PromptError("--model and --p cannot go together: a profile draws with its own model.")
     return ParsedPrompt(prompt=prompt, **fields)  # type: ignore[arg-type]
 
 
@@ -115,7 +131,7 @@ def _split_flags(text: str) -> dict[str, str]:
             raise PromptError(f"--{name} is given twice; give each parameter once.")
         words = []
     for name, value in values.items():
-        if not value:
+        if not value and name not in _VALUE_OPTIONAL:
             raise PromptError(f"--{name} needs a value. Allowed: {ALLOWED_FLAGS}.")
         if name != "no" and " " in value:
             raise PromptError(
@@ -168,6 +184,20 @@ def _parse_model(value: str) -> str:
             f"--model takes a model name (letters, digits, '.', '_', '-', '/'), not {value!r}."
         )
     return value
+
+
+def _parse_profile(value: str) -> ProfileWanted:
+    word = value.lower()
+    if not word:
+        return ProfileWanted("own")
+    if word in ("server", "off"):
+        return ProfileWanted("server" if word == "server" else "off")
+    if SHARE_CODE.match(word):
+        return ProfileWanted("shared", word)
+    raise PromptError(
+        "--p takes nothing (your own profile), a share code someone gave you (8 letters and "
+        f"digits), server (the server's profile) or off, not {value!r}."
+    )
 
 
 def size_for_aspect(

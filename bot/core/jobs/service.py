@@ -33,6 +33,7 @@ from bot.core.jobs.prompt import (
     size_for_aspect,
 )
 from bot.core.jobs.reactions import reaction_kind
+from bot.core.models.profiles import profile_version
 from bot.core.moderation.banned_words import BannedWords
 from engine import Engine
 from engine.errors import EngineError
@@ -54,6 +55,7 @@ from storage.models import (
     utcnow,
 )
 from storage.parameters import JobParameters
+from storage.profiles import collecting_candidate, personal_owner_of_version
 from storage.queue import Caps, announce, writing
 
 GRID_SIZE = 4
@@ -108,13 +110,11 @@ class JobService:
         parsed = self.check_prompt(text)
         await self.ensure_default_model()
         async with self._database.sessions() as session:
-            version = await self._model_version(session, parsed.model)
-            # Without --model, two serving versions are compared blind in every new grid.
-            against = await self._compared_with(session, version) if parsed.model is None else None
             user = await find_user(session, actor)
             # Refused before the engine is asked anything about the prompt.
             refuse_if_blocked(user)
             defaults: dict[str, Any] = dict(user.defaults) if user is not None else {}
+            version, against = await self._versions_for(session, user, parsed, defaults)
         info = await self._describe(version.base_model, f"model version {version.name!r}")
         aspect = parsed.aspect or _aspect_from_default(defaults.get("aspect"))
         width, height = size_for_aspect(
@@ -515,6 +515,37 @@ class JobService:
         raise NotFound(
             f"Unknown model {wanted!r}. Available: {', '.join(sorted(known)) or 'none'}."
         )
+
+    async def _versions_for(
+        self,
+        session: AsyncSession,
+        user: User | None,
+        parsed: ParsedPrompt,
+        defaults: dict[str, Any],
+    ) -> tuple[ModelVersion, ModelVersion | None]:
+        """The version a new grid draws with, and the one it compares blind with, if any.
+
+        ``--model`` draws with that version alone (never someone else's personal profile).
+        Otherwise the grid's profile (``--p``, or /settings) or the serving version draws it; on
+        a share of grids, the flywheel's candidate to replace that version (the person's own
+        profile's first, then the server's) is compared with it blind; failing that, two
+        serving versions are compared blind in every grid."""
+        if parsed.model is not None:
+            version = await self._model_version(session, parsed.model)
+            owner = await personal_owner_of_version(session, version.id)
+            if owner is not None and (user is None or owner != user.id):
+                raise NotFound(f"Unknown model {parsed.model!r}.")
+            return version, None
+        profiled = await profile_version(session, user, parsed.profile, defaults)
+        version = profiled or await self._model_version(session, None)
+        candidate = await collecting_candidate(
+            session, user.id if user is not None else None, version.id
+        )
+        if candidate is not None and self._chance.random() < self._settings.flywheel_share:
+            return version, await session.get_one(ModelVersion, candidate)
+        if profiled is not None:
+            return version, None
+        return version, await self._compared_with(session, version)
 
     @staticmethod
     async def _compared_with(session: AsyncSession, version: ModelVersion) -> ModelVersion | None:
