@@ -20,6 +20,10 @@ class ExportRequest(BaseModel):
 
     format: str
     out: str
+    # The flywheel's training sets: one person's doings only (their profile's data), and
+    # pseudonyms keyed by a throw-away secret (the set never leaves pickloop).
+    person: int | None = None
+    internal: bool | None = None
 
 
 class FineTuneRequest(BaseModel):

@@ -18,6 +18,7 @@ from bot.core.app import App
 from bot.core.jobs.pause import until_nudged
 from bot.core.jobs.processes import worker_is_gone
 from bot.core.jobs.progress import StoredProgress
+from bot.core.loop.flywheel import Flywheel
 from engine.errors import EngineUnavailable
 from storage.models import JobKind, JobStatus
 from storage.notices import listen
@@ -82,6 +83,7 @@ class QueueWorker:
         lost: their claims lapse and a sweep hands them to another worker."""
         async with listen(self._app.database, self._heard), asyncio.TaskGroup() as tasks:
             tasks.create_task(self._sweeping())
+            tasks.create_task(self._turning())
             try:
                 await self._claiming(tasks)
             finally:
@@ -148,6 +150,20 @@ class QueueWorker:
             self.wake()
         self.finished_jobs += 1
         self._app.watch.ended(job_id, status)
+
+    async def _turning(self) -> None:
+        """Turn the flywheel now and then: its rounds move on, by themselves, between the
+        jobs it queues (``bot.core.loop.flywheel``)."""
+        flywheel = Flywheel(self._app)
+        while True:
+            await asyncio.sleep(self._app.settings.flywheel_check_seconds)
+            try:
+                happened = await flywheel.turn()
+            except Exception:
+                log.warning("could not turn the flywheel", exc_info=True)
+            else:
+                if happened:
+                    self.wake()
 
     async def _sweeping(self) -> None:
         interval = min(_LONGEST_SWEEP_SECONDS, self._app.queue.lease_seconds / 3)

@@ -8,6 +8,7 @@ from storage.export.dataset import (
     export_dataset,
     export_from_database,
     finished_export,
+    label_counts,
 )
 from storage.export.exclusions import Exclusions, load_exclusions
 from storage.export.formats import FORMATS, Format
@@ -28,5 +29,6 @@ __all__ = [
     "export_dataset",
     "export_from_database",
     "finished_export",
+    "label_counts",
     "load_exclusions",
 ]

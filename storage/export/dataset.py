@@ -196,7 +196,7 @@ async def export_from_database(
     """
     Pseudonyms(secret)  # no secret: refuse before reading anything
     curation = curation or Curation()
-    surveyed = await survey(database)
+    surveyed = await survey(database, curation.person)
     # The people the survey found left out: one read, the same snapshot for both passes.
     exclusions = Exclusions(surveyed.excluded_people, surveyed.excluded_jobs)
 
@@ -280,3 +280,15 @@ def _move_into_place(staging: Path, out: Path) -> None:
     if out.exists():
         out.rmdir()  # checked empty before the export began
     staging.rename(out)
+
+
+def label_counts(folder: Path, split: str = "train") -> tuple[int, int]:
+    """The liked and the passed-over pictures in a split of a ``kto`` export."""
+    shards = [shard for shard in sorted((folder / "data").glob("*.parquet"))]
+    labels = [
+        label
+        for shard in shards
+        if split_of(shard) == split
+        for label in pq.read_table(shard, columns=["label"]).column("label").to_pylist()
+    ]
+    return sum(1 for label in labels if label), sum(1 for label in labels if not label)

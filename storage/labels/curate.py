@@ -38,7 +38,7 @@ from dataclasses import astuple, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
@@ -97,6 +97,9 @@ class Curation:
     since: datetime | None = None  # inclusive
     until: datetime | None = None  # exclusive
     model_versions: frozenset[str] | None = None
+    # One person's doings only: the training data of their own profile. Theirs are kept even
+    # if they opted out (such data never leaves pickloop); everyone else's are left out.
+    person: int | None = None
 
     def __post_init__(self) -> None:
         if self.min_signals_per_person < 0:
@@ -124,6 +127,7 @@ class Curation:
             "since": self.since.isoformat() if self.since else None,
             "until": self.until.isoformat() if self.until else None,
             "model_versions": sorted(self.model_versions) if self.model_versions else None,
+            "person": self.person is not None,
         }
 
 
@@ -476,20 +480,30 @@ class Curator:
         )
 
 
-async def left_out_people(session: AsyncSession) -> tuple[frozenset[int], frozenset[int]]:
-    """People who opted out or are blocked, and the jobs they own: never curated or exported."""
+async def left_out_people(
+    session: AsyncSession, person: int | None = None
+) -> tuple[frozenset[int], frozenset[int]]:
+    """People who opted out or are blocked, and the jobs they own: never curated or exported.
+    With ``person``, everyone else is left out too, and that person's own grids are kept unless
+    they are blocked (their profile's data is theirs, whatever they chose for exports)."""
     left_out = or_(User.consent == Consent.OPTED_OUT, User.blocked.is_(True))
+    left_out_jobs = left_out
+    if person is not None:
+        blocked = User.blocked.is_(True)
+        left_out_jobs = and_(left_out, or_(User.id != person, blocked))
+        left_out = or_(User.id != person, blocked)
     people = (await session.execute(select(User.id).where(left_out))).scalars().all()
-    theirs = select(Job.id).join(User, Job.owner_id == User.id).where(left_out)
+    theirs = select(Job.id).join(User, Job.owner_id == User.id).where(left_out_jobs)
     jobs = (await session.execute(theirs)).scalars().all()
     return frozenset(people), frozenset(jobs)
 
 
-async def survey(database: Database) -> Survey:
-    """Pass 1: each person's signals and clicks, who is left out, which pictures are copies."""
+async def survey(database: Database, person: int | None = None) -> Survey:
+    """Pass 1: each person's signals and clicks, who is left out, which pictures are copies
+    (``person``: only theirs are kept; see ``left_out_people``)."""
     async with database.sessions() as session:
         last_event = (await session.execute(select(func.max(Event.id)))).scalar_one() or 0
-        excluded, excluded_jobs = await left_out_people(session)
+        excluded, excluded_jobs = await left_out_people(session, person)
         copies = select(Image.sha256).group_by(Image.sha256).having(func.count(Image.id) > 1)
         duplicated = (await session.execute(copies)).scalars().all()
     people: dict[int, PersonStats] = {}
@@ -511,7 +525,7 @@ async def curated(
     """The grids as curated, in job-id order; pass a ``Curator`` (made with ``survey``) to read
     its report once the stream is done."""
     if curator is None:
-        curator = Curator(options, await survey(database))
+        curator = Curator(options, await survey(database, options.person))
     async for ranking in iter_rankings(database):
         kept = curator.curate(ranking)
         if kept is not None:
@@ -520,7 +534,7 @@ async def curated(
 
 async def curate(database: Database, options: Curation) -> CurationReport:
     """Run both passes and report what the curated data holds and what each filter removed."""
-    curator = Curator(options, await survey(database))
+    curator = Curator(options, await survey(database, options.person))
     async for _ in curated(database, options, curator=curator):
         pass
     return curator.report()

@@ -72,6 +72,7 @@ async def export_data(
     curation: Curation | None = None,
     progress: RowsWritten | None = None,
     finished_counts: bool = False,
+    secret: str | None = None,
 ) -> dict[str, Any]:
     """Export what people did into the new folder ``out``, on a database connection of its own;
     returns what it wrote (format, folder, rows, splits, files).
@@ -79,7 +80,8 @@ async def export_data(
     UserError when there is nothing to export or no secret; nothing is written then. An
     ImageStoreError (a picture's file is damaged) and an OSError (``out`` cannot be made) stop
     it with nothing written too. ``finished_counts``: a finished export already in ``out``
-    counts as done (an export job run again after its worker died)."""
+    counts as done (an export job run again after its worker died). ``secret``: the pseudonyms'
+    key, instead of PICKLOOP_EXPORT_SECRET."""
     # Imported only when exporting: datasets and pyarrow take a while to load.
     from bot.core.data.curation import check_model_versions
     from bot.core.opening import open_database_with_data
@@ -93,7 +95,7 @@ async def export_data(
     from storage.imagestore import ImageStore
 
     chosen = FORMATS[checked_format(format_name)]
-    secret = check_secret(settings)
+    secret = secret or check_secret(settings)
     if finished_counts and (earlier := finished_export(chosen, out)) is not None:
         return earlier.to_json()
     database = await open_database_with_data(settings)
@@ -134,14 +136,19 @@ class ExportHandler:
                 loop.call_soon_threadsafe(on_progress, Progress(step=written, total=total))
 
         def in_own_loop() -> dict[str, Any]:
+            from storage.labels.curate import Curation
+
             export = export_data(
                 self._settings,
                 request.format,
                 Path(request.out),
+                curation=Curation(person=request.person) if request.person is not None else None,
                 progress=rows_written,
                 # Its folder was new when the job was queued: one there now was written by an
                 # earlier attempt of this job, whose worker died before saying so.
                 finished_counts=job.attempts > 1,
+                # A training set of the flywheel: no one reads its pseudonyms.
+                secret=secrets.token_hex(32) if request.internal else None,
             )
             return asyncio.run(export)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,6 +34,7 @@ from bot.core.jobs.prompt import (
 )
 from bot.core.jobs.reactions import reaction_kind
 from bot.core.models.profiles import profile_version
+from bot.core.models.registry import serving_versions
 from bot.core.moderation.banned_words import BannedWords
 from engine import Engine
 from engine.errors import EngineError
@@ -275,11 +276,18 @@ class JobService:
         return await self.show(job.public_id)
 
     async def queue_data_job(
-        self, actor: Actor, kind: JobKind, parameters: JobParameters, *, model: str | None = None
+        self,
+        actor: Actor,
+        kind: JobKind,
+        parameters: JobParameters,
+        *,
+        model: str | None = None,
+        with_job: Callable[[AsyncSession, Job], Awaitable[None]] | None = None,
     ) -> JobView:
         """Queue an export or a fine-tune (``bot.core.data.data_jobs`` says what it asks for),
         filed under the version of ``model`` if one is registered, else the serving one. The
-        front end has checked that the person may ask for it."""
+        front end has checked that the person may ask for it. ``with_job`` writes what goes
+        with the job in its transaction (the flywheel's round); what it raises undoes both."""
         assert not kind.makes_pictures
         await self.ensure_default_model(load=False)
         async with writing(self._database) as session:
@@ -299,6 +307,8 @@ class JobService:
                 actor=actor,
             )
             await self._queue(session, job)
+            if with_job is not None:
+                await with_job(session, job)
             views = await self._views(session, Job.id == job.id)
         return views[0]
 
@@ -504,7 +514,7 @@ class JobService:
 
     async def _model_version(self, session: AsyncSession, name: str | None) -> ModelVersion:
         if name is None:
-            serving = await _serving(session)
+            serving = await serving_versions(session)
             if serving:
                 return serving[0]
         wanted = name or model_version_name(self._settings.model)
@@ -550,7 +560,7 @@ class JobService:
     @staticmethod
     async def _compared_with(session: AsyncSession, version: ModelVersion) -> ModelVersion | None:
         """The other serving version, when two serve (a blind comparison); None otherwise."""
-        others = [other for other in await _serving(session) if other.id != version.id]
+        others = [other for other in await serving_versions(session) if other.id != version.id]
         return others[0] if len(others) == 1 and version.serving else None
 
     async def _prompt_warnings(self, model: str, prompt: str, max_tokens: int) -> list[str]:
@@ -650,16 +660,6 @@ async def _version_named(session: AsyncSession, name: str) -> ModelVersion | Non
     return (
         await session.execute(select(ModelVersion).where(ModelVersion.name == name))
     ).scalar_one_or_none()
-
-
-async def _serving(session: AsyncSession) -> list[ModelVersion]:
-    """The serving versions, the one new grids are filed under first."""
-    query = (
-        select(ModelVersion)
-        .where(ModelVersion.serving)
-        .order_by(ModelVersion.share.desc(), ModelVersion.id.desc())
-    )
-    return list((await session.execute(query)).scalars().all())
 
 
 async def _version_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:

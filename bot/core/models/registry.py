@@ -133,9 +133,24 @@ class ModelRegistry:
                 chosen.append(await _named(session, against))
             for version in chosen:
                 await asyncio.to_thread(check_adapter, version)
-            await session.execute(update(ModelVersion).values(serving=False, share=0.0))
-            for version in chosen:
-                version.serving, version.share = True, 1.0 / len(chosen)
+            await serve_only(session, chosen)
+
+
+async def serving_versions(session: AsyncSession) -> list[ModelVersion]:
+    """The serving versions, the one new grids are filed under first."""
+    query = (
+        select(ModelVersion)
+        .where(ModelVersion.serving)
+        .order_by(ModelVersion.share.desc(), ModelVersion.id.desc())
+    )
+    return list((await session.execute(query)).scalars().all())
+
+
+async def serve_only(session: AsyncSession, versions: list[ModelVersion]) -> None:
+    """Make these versions (one, or two compared blind) the only ones drawing new grids."""
+    await session.execute(update(ModelVersion).values(serving=False, share=0.0))
+    for version in versions:
+        version.serving, version.share = True, 1.0 / len(versions)
 
 
 async def _named(session: AsyncSession, name: str) -> ModelVersion:

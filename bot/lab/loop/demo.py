@@ -53,6 +53,7 @@ from bot.core.app import App, local_engine, open_app
 from bot.core.errors import UserError
 from bot.core.jobs.job_view import JobView
 from bot.core.jobs.service import model_version_name
+from bot.core.loop.recipe import preference_training
 from bot.core.models.fine_tune import FineTuned, fine_tune
 from bot.core.models.registry import ModelRegistry
 from bot.lab.loop.options import LoopOptions
@@ -338,21 +339,12 @@ def preference_options(
     options: LoopOptions, method: Method, *, positive_labels: int, negative_labels: int
 ) -> TrainingOptions:
     """How the demo fine-tunes with `method` on data whose KTO labels number as given."""
-
-    # KTO's labels are mostly undesirable (three pictures passed over for each one chosen, and
-    # whole re-rolled grids); weighed alike, they push the adapter away from everything the
-    # model draws, whatever people liked. Weighing them down until both sides count the same,
-    # as the KTO paper advises, leaves what people chose to steer it.
-    balance = positive_labels / max(1, negative_labels)
-    batch = options.training.batch_size
-    return options.training.changed(
-        method=method,
-        # A pair is two pictures: the same pictures a step, so both methods cost about alike.
-        batch_size=max(1, batch // 2) if method == "dpo" else batch,
+    return preference_training(
+        options.training,
+        method,
+        positive_labels=positive_labels,
+        negative_labels=negative_labels,
         seed=options.seed,
-        validate_every=options.training.steps,
-        checkpoint_every=options.training.steps,
-        undesirable_weight=min(1.0, balance) if method == "kto" else 1.0,
     )
 
 

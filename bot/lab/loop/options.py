@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bot.core.loop.recipe import LOOP_TRAINING
 from bot.lab.loop.taste import TASTES
 from engine.train.options import Method, TrainingOptions
 
-# How the demo fine-tunes unless told otherwise: bigger steps and batches than the bot's
-# defaults, and adapters written as three times the change training made (ExPO), since
-# training learns the people's direction but stops short of it. Why, measured:
-# docs/training-options.md.
-DEMO_TRAINING = TrainingOptions(steps=250, learning_rate=5e-4, batch_size=32, extrapolate=3.0)
+# How the demo fine-tunes unless told otherwise: as the flywheel does.
+DEMO_TRAINING = LOOP_TRAINING
 
 
 class LoopOptions(BaseModel):
