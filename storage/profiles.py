@@ -99,5 +99,5 @@ async def collecting_candidate(
             FlywheelRound.candidate_version_id.is_not(None),
         )
     )
-    found = dict((await session.execute(query)).tuples().all())
+    found = dict((await session.execute(query)).all())
     return next((found[key] for key in keys if key in found), None)

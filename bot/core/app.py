@@ -23,6 +23,7 @@ from bot.core.jobs.runner import JobRunner
 from bot.core.jobs.service import JobService
 from bot.core.jobs.watch import JobWatch
 from bot.core.models.lazy_engine import EngineOnFirstUse
+from bot.core.models.profiles import Profiles
 from bot.core.moderation.server import Moderation
 from bot.core.opening import make_data_folder, open_configured_database
 from bot.core.people.account import Accounts
@@ -61,6 +62,7 @@ class App:
     accounts: Accounts
     moderation: Moderation
     data_jobs: DataJobs
+    profiles: Profiles
 
     async def resume_interrupted(
         self, progress_for: Callable[[str], ProgressCallback | None] | None = None
@@ -184,6 +186,7 @@ async def open_app(
             accounts=Accounts(database, settings),
             moderation=Moderation(database, settings),
             data_jobs=DataJobs(service, settings),
+            profiles=Profiles(database, settings),
         )
     finally:
         await watch.close()

@@ -226,7 +226,7 @@ class Flywheel:
                 .where(FlywheelRound.status.in_((RoundStatus.EXPORTING, RoundStatus.TRAINING)))
                 .order_by(FlywheelRound.id)
             )
-            moving = (await session.execute(query)).tuples().all()
+            moving = (await session.execute(query)).all()
         happened = []
         for found, key, job in moving:
             if job is None or job.status in (JobStatus.FAILED, JobStatus.CANCELLED):
@@ -341,7 +341,7 @@ class Flywheel:
                 .where(FlywheelRound.status == RoundStatus.COLLECTING)
                 .order_by(FlywheelRound.id)
             )
-            collecting = (await session.execute(query)).tuples().all()
+            collecting = (await session.execute(query)).all()
         if not collecting:
             return []
         book = await vote_book(self._app.database)

@@ -1,0 +1,169 @@
+"""The flywheel, driven by what people did: a person's profile trains once they gave enough
+signals, its candidate is compared blind in their own grids and judged by their votes alone."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings
+from bot.core.actor import Actor
+from bot.core.app import App, open_app
+from bot.core.errors import NotFound, UserError
+from bot.core.jobs.service import model_version_name
+from bot.core.loop.flywheel import Flywheel
+from bot.core.loop.history import RoundView, history, rollback
+from engine import LocalEngine
+from tests.bot.conftest import make_settings
+
+ANN, BOB = Actor.local("ann"), Actor.local("bob")
+PROMPT = "a red circle --steps 2"
+
+
+@pytest.fixture
+def flywheel_settings(tmp_path: Path, database_url: str, tiny_model_dir: Path) -> Settings:
+    return make_settings(
+        tmp_path / "data",
+        database_url,
+        tiny_model_dir,
+        profile_min_signals=3,
+        flywheel_min_new_signals=1000,
+        flywheel_train_steps=2,
+        flywheel_min_votes=6,
+        flywheel_share=1.0,
+    )
+
+
+@pytest.fixture
+async def app(flywheel_settings: Settings, local_engine: LocalEngine) -> AsyncIterator[App]:
+    async with open_app(flywheel_settings, engine=local_engine) as opened:
+        yield opened
+
+
+async def grid(app: App, actor: Actor, text: str = PROMPT) -> str:
+    queued = await app.service.imagine(actor, text)
+    await app.runner.run(queued.job_id)
+    return queued.job_id
+
+
+async def upscale_click(app: App, actor: Actor, job_id: str, index: int) -> None:
+    """A U-click: the signal is recorded at once (its upscale is left unrun)."""
+    await app.service.upscale(actor, job_id, index)
+
+
+async def turn_until(app: App, profile: str, status: str) -> RoundView:
+    """Turn the flywheel, running the jobs it queues, until the profile's newest round reaches
+    ``status``."""
+    flywheel = Flywheel(app)
+    for _ in range(6):
+        await flywheel.turn()
+        [latest, *_] = await history(app.database, profile)
+        if latest.status == status:
+            return latest
+        for job in (latest.export_job, latest.fine_tune_job):
+            if job is not None and (await app.service.show(job)).status == "queued":
+                await app.runner.run(job)
+    raise AssertionError(f"the round is {latest.status}, not {status}")
+
+
+async def test_a_profile_trains_once_its_owner_has_enough_signals_and_not_before(
+    app: App,
+) -> None:
+    first = await grid(app, ANN)
+    await upscale_click(app, ANN, first, 1)
+    await upscale_click(app, ANN, first, 2)
+    assert await Flywheel(app).turn() == []  # two signals of three
+    with pytest.raises(UserError, match="no profile yet"):
+        await app.service.imagine(ANN, "a red circle --p")
+
+    await upscale_click(app, ANN, await grid(app, ANN), 4)
+    started = await turn_until(app, "ann", "exporting")
+    base = model_version_name(app.settings.model)
+    assert (started.profile, started.signals, started.baseline) == ("ann", 3, base)
+    collecting = await turn_until(app, "ann", "collecting")
+    assert collecting.candidate is not None and collecting.export_fingerprint is not None
+
+    # Her grids now compare the candidate blind with what she drew with; bob's do not.
+    hers = await app.service.show(await grid(app, ANN), reveal=True)
+    assert sorted(image.model for image in hers.images) == sorted(
+        [collecting.candidate] * 2 + [base] * 2
+    )
+    his = await app.service.show(await grid(app, BOB), reveal=True)
+    assert {image.model for image in his.images} == {base}
+    # No one else may draw with her candidate by name.
+    with pytest.raises(NotFound):
+        await app.service.imagine(BOB, f"a red circle --model {collecting.candidate}")
+
+
+async def trained_candidate(app: App) -> RoundView:
+    """Ann's three signals, and her profile's first candidate collecting votes."""
+    first = await grid(app, ANN)
+    for index in (1, 2, 3):
+        await upscale_click(app, ANN, first, index)
+    return await turn_until(app, "ann", "collecting")
+
+
+async def blind_votes(
+    app: App, actor: Actor, candidate: str, *, wins: int, losses: int, clicker: Actor | None = None
+) -> None:
+    """In ``wins`` of ``actor``'s blind grids a candidate's picture is U-clicked (by ``clicker``,
+    or by ``actor``), in ``losses`` the other version's."""
+    for n in range(wins + losses):
+        shown = await app.service.show(await grid(app, actor), reveal=True)
+        chosen = [image for image in shown.images if (image.model == candidate) == (n < wins)]
+        await upscale_click(app, clicker or actor, shown.job_id, chosen[0].index)
+
+
+async def test_a_candidate_is_promoted_retired_or_kept_collecting_by_its_owners_votes(
+    app: App,
+) -> None:
+    collecting = await trained_candidate(app)
+    candidate = collecting.candidate
+    assert candidate is not None
+    # Only her own votes count: Bob's U-clicks on her blind grids (people click on each
+    # other's grids in Discord) do not. Three each way: undecided.
+    await blind_votes(app, ANN, candidate, wins=3, losses=3)
+    await blind_votes(app, ANN, candidate, wins=0, losses=8, clicker=BOB)
+    await Flywheel(app).turn()
+    [kept] = await history(app.database, "ann")
+    assert (kept.status, kept.votes.wins, kept.votes.losses) == ("collecting", 3, 3)
+
+    await blind_votes(app, ANN, candidate, wins=14, losses=0)
+    await Flywheel(app).turn()
+    [promoted] = await history(app.database, "ann")
+    assert promoted.status == "promoted" and promoted.interval is not None
+    assert promoted.interval[0] > 0.5 and promoted.votes.wins == 17
+
+    mine = await app.service.show(
+        (await app.service.imagine(ANN, "a red circle --p")).job_id, reveal=True
+    )
+    assert (await app.service.show(mine.job_id, reveal=True)).model == candidate
+    code = await app.profiles.share(ANN)
+    shared = await app.service.imagine(BOB, f"a red circle --p {code}")
+    assert (await app.service.show(shared.job_id, reveal=True)).model == candidate
+    await app.profiles.revoke(ANN, code)
+    with pytest.raises(NotFound, match="share code"):
+        await app.service.imagine(BOB, f"a red circle --p {code}")
+    with pytest.raises(NotFound):
+        await app.profiles.revoke(BOB, code)  # not his to revoke, and revoked already
+    with pytest.raises(UserError, match="community profile"):
+        await app.service.imagine(BOB, "a red circle --p server")
+
+    rolled = await rollback(app.database, "ann")
+    assert rolled.status == "rolled_back"
+    with pytest.raises(UserError, match="no profile yet"):
+        await app.service.imagine(ANN, "a red circle --p")
+
+
+async def test_a_candidate_its_owner_passes_over_is_retired(app: App) -> None:
+    collecting = await trained_candidate(app)
+    assert collecting.candidate is not None
+    await blind_votes(app, ANN, collecting.candidate, wins=0, losses=6)
+    await Flywheel(app).turn()
+    [retired] = await history(app.database, "ann")
+    assert retired.status == "retired" and "of 6 votes" in (retired.reason or "")
+    # Retired, it is compared no more.
+    shown = await app.service.show(await grid(app, ANN), reveal=True)
+    assert collecting.candidate not in {image.model for image in shown.images}
