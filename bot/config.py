@@ -260,5 +260,10 @@ class Settings(BaseSettings):
         return self.data_dir / "images"
 
     @property
+    def profiles_dir(self) -> Path:
+        """The flywheel's training sets and adapters, a folder per profile."""
+        return self.data_dir / "profiles"
+
+    @property
     def model_cache_dir(self) -> Path:
         return self.data_dir / "models"

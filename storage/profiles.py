@@ -4,6 +4,8 @@ rounds of the flywheel that keep them better (``bot.core.models.profiles`` and
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +27,11 @@ _NOT_SIGNALS = (EventKind.RATE_SKIP, EventKind.DELETE)
 
 def personal_key(user_id: int) -> str:
     return f"user:{user_id}"
+
+
+def profile_folder(profiles_dir: Path, key: str) -> Path:
+    """Where a profile's training sets and adapters live (a person's goes with their data)."""
+    return profiles_dir / key.replace(":", "-")
 
 
 async def signals_of(session: AsyncSession, user_id: int | None) -> int:

@@ -181,7 +181,7 @@ async def open_app(
             watch=watch,
             progress=progress,
             rating=RatingService(database, store),
-            privacy=PrivacyService(database, store),
+            privacy=PrivacyService(database, store, settings.profiles_dir.resolve()),
             preferences=Preferences(database, settings),
             accounts=Accounts(database, settings),
             moderation=Moderation(database, settings),

@@ -59,6 +59,7 @@ from storage.profiles import (
     open_round,
     personal_key,
     profile_by_key,
+    profile_folder,
     rounds_of,
     signals_of,
 )
@@ -81,12 +82,6 @@ class Happened:
     profile: str
     what: str  # started, training, candidate, promoted, awaiting_approval, retired, failed
     detail: str = ""
-
-
-def profile_folder(settings_dir: Path, key: str) -> Path:
-    """Where a profile's training sets and adapters live: a person's is removed with their
-    data (``/privacy delete``)."""
-    return settings_dir / "profiles" / key.replace(":", "-")
 
 
 class Flywheel:
@@ -148,7 +143,7 @@ class Flywheel:
                 return None
             baseline = await self._current_version(session, profile)
         out = (
-            profile_folder(self._settings.data_dir, key) / f"round-{time_stamp()}" / "export"
+            profile_folder(self._settings.profiles_dir, key) / f"round-{time_stamp()}" / "export"
         ).resolve()
         request = ExportRequest(format="kto", out=str(out), person=owner, internal=True)
         round_ids: list[int] = []

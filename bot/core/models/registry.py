@@ -63,6 +63,11 @@ def check_adapter(version: ModelVersion) -> str | None:
     """The version's adapter folder if its weights are still the registered ones."""
     if version.lora_path is None:
         return None
+    if not Path(version.lora_path).exists():
+        raise UserError(
+            f"model version {version.name!r} can no longer draw: its adapter was deleted "
+            "(a profile whose owner deleted their data, say)"
+        )
     if adapter_digest(Path(version.lora_path)) != version.lora_sha256:
         raise UserError(
             f"the adapter of model version {version.name!r} ({version.lora_path}) changed since "

@@ -12,10 +12,12 @@ import asyncio
 import contextlib
 import io
 import json
+import shutil
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -26,7 +28,19 @@ from bot.core.actor import Actor, find_user, get_or_create_user, identifies
 from bot.core.errors import UserError
 from storage.db import Database, rows_changed
 from storage.imagestore import ImageStore, ImageStoreError
-from storage.models import Consent, Event, Image, Job, JobStatus, ModelVersion, User, utcnow
+from storage.models import (
+    Consent,
+    Event,
+    FlywheelRound,
+    Image,
+    Job,
+    JobStatus,
+    ModelVersion,
+    Profile,
+    User,
+    utcnow,
+)
+from storage.profiles import personal_key, profile_by_key, profile_folder
 
 DATA_FILE = "pickloop-data.json"
 # Bind parameters per IN (...) list: far below SQLite's and asyncpg's limits.
@@ -61,12 +75,16 @@ class Deleted:
     images: int
     events: int
     files: int
+    # Their profile (--p): its adapters, training sets and share codes.
+    profile: bool = False
 
 
 class PrivacyService:
-    def __init__(self, database: Database, store: ImageStore) -> None:
+    def __init__(self, database: Database, store: ImageStore, profiles_dir: Path) -> None:
         self._database = database
         self._store = store
+        # Where the flywheel keeps each profile's training sets and adapters.
+        self._profiles_dir = profiles_dir
 
     async def first_contact(self, actor: Actor) -> bool:
         """True exactly once per person pickloop keeps something about: the first time, when
@@ -179,6 +197,10 @@ class PrivacyService:
             events = await _count(
                 session, select(func.count(Event.id)).where(Event.user_id == user.id)
             )
+            profile = await profile_by_key(session, personal_key(user.id))
+            versions = await _profile_versions(session, profile) if profile is not None else []
+            if profile is not None:
+                await session.delete(profile)  # its rounds and share codes go with it
             if user.blocked:
                 # A block outlives the data: the row stays, emptied, so that deleting one's
                 # data is no way around it.
@@ -191,9 +213,21 @@ class PrivacyService:
                 )
             else:
                 await session.execute(delete(User).where(User.id == user.id))
+            await _delete_unused(session, versions)
             unreferenced = shas - await _still_named(session, shas)
         removed = await asyncio.to_thread(self._remove_files, sorted(unreferenced))
-        return Deleted(jobs=job_count, images=len(image_shas), events=events, files=removed)
+        if profile is not None:
+            # Its adapters go too: a version of it that drew someone else's pictures (through a
+            # share code) keeps its row for those pictures, but can draw no more.
+            folder = profile_folder(self._profiles_dir, profile.key)
+            await asyncio.to_thread(shutil.rmtree, folder, True)
+        return Deleted(
+            jobs=job_count,
+            images=len(image_shas),
+            events=events,
+            files=removed,
+            profile=profile is not None,
+        )
 
     def _remove_files(self, shas: Iterable[str]) -> int:
         return sum(self._store.delete(sha) for sha in shas)
@@ -227,6 +261,25 @@ class PrivacyService:
                 # PNGs are compressed already.
                 archive.writestr(name, data, compress_type=zipfile.ZIP_STORED)
         return buffer.getvalue()
+
+
+async def _profile_versions(session: AsyncSession, profile: Profile) -> list[int]:
+    query = select(FlywheelRound.candidate_version_id).where(
+        FlywheelRound.profile_id == profile.id, FlywheelRound.candidate_version_id.is_not(None)
+    )
+    return [version for version in (await session.execute(query)).scalars() if version]
+
+
+async def _delete_unused(session: AsyncSession, versions: list[int]) -> None:
+    """Delete the versions no job or picture names any more."""
+    for version_id in versions:
+        named = await session.scalar(
+            select(func.count(Job.id)).where(Job.model_version_id == version_id)
+        ) or await session.scalar(
+            select(func.count(Image.id)).where(Image.model_version_id == version_id)
+        )
+        if not named:
+            await session.execute(delete(ModelVersion).where(ModelVersion.id == version_id))
 
 
 async def _mark_noticed(session: AsyncSession, actor: Actor) -> bool:

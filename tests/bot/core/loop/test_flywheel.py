@@ -167,3 +167,29 @@ async def test_a_candidate_its_owner_passes_over_is_retired(app: App) -> None:
     # Retired, it is compared no more.
     shown = await app.service.show(await grid(app, ANN), reveal=True)
     assert collecting.candidate not in {image.model for image in shown.images}
+
+
+async def test_deleting_ones_data_deletes_ones_profile(app: App) -> None:
+    collecting = await trained_candidate(app)
+    assert collecting.candidate is not None
+    await blind_votes(app, ANN, collecting.candidate, wins=6, losses=0)
+    await Flywheel(app).turn()
+    code = await app.profiles.share(ANN)
+    shared = await app.service.imagine(BOB, f"a red circle --p {code}")
+    await app.runner.run(shared.job_id)
+    folder = app.settings.profiles_dir / "user-1"
+    assert (folder.is_dir(), (await app.profiles.status(ANN)).trained) == (True, True)
+
+    deleted = await app.privacy.delete(ANN)
+
+    assert deleted.profile and not folder.exists()
+    with pytest.raises(NotFound, match="share code"):
+        await app.service.imagine(BOB, f"a red circle --p {code}")
+    assert await history(app.database) == [
+        view for view in await history(app.database) if view.profile == "server"
+    ]
+    # Bob's grid drawn with her profile stays his, but her adapter is gone: it draws no more.
+    assert (await app.service.show(shared.job_id)).status == "done"
+    varied = await app.service.vary(BOB, shared.job_id, 1, strong=False)
+    assert await app.runner.run(varied.job_id) == "failed"
+    assert "adapter was deleted" in ((await app.service.show(varied.job_id)).error or "")
