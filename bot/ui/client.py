@@ -19,6 +19,7 @@ from bot.ui.buttons import DYNAMIC_ITEMS
 from bot.ui.imagine import imagine_command
 from bot.ui.info import info_command
 from bot.ui.privacy import DeleteMyDataButton, privacy_command
+from bot.ui.profile import profile_command
 from bot.ui.rate import PairButton, rate_command
 from bot.ui.settings import settings_command
 from bot.ui.show import show_command
@@ -58,6 +59,7 @@ class PickloopBot(PickloopClient):
         self.tree.add_command(info_command())
         self.tree.add_command(admin_group())
         self.tree.add_command(privacy_command())
+        self.tree.add_command(profile_command())
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(*DYNAMIC_ITEMS, CancelJobButton, PairButton, DeleteMyDataButton)

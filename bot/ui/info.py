@@ -10,13 +10,18 @@ from bot.core.people.account import AccountInfo, LineEntry
 from bot.ui.base import Interaction
 from bot.ui.delivery import actor_of
 from bot.ui.messages import excerpt, standing
+from bot.ui.profile import describe as describe_profile
 
 
 async def info(interaction: Interaction) -> None:
     await interaction.response.defer(ephemeral=True, thinking=True)
     bot = interaction.client
-    found = await bot.app.accounts.info(actor_of(interaction))
-    await interaction.edit_original_response(content=describe(found))
+    actor = actor_of(interaction)
+    found = await bot.app.accounts.info(actor)
+    profile = await bot.app.profiles.status(actor)
+    await interaction.edit_original_response(
+        content=describe(found) + "\n" + describe_profile(profile)
+    )
 
 
 def _line(entry: LineEntry) -> str:

@@ -54,6 +54,8 @@ def info_text(summary: Summary) -> str:
         "**Training datasets**: the operator may export clicks and ratings to fine-tune the "
         "model. You appear there under a pseudonym, never your Discord id or name; opted-out "
         "people are left out.\n"
+        "**Your profile** (`--p`): trained from your own signals only, whether or not you opted "
+        "out; never exported; `/privacy delete` deletes it.\n"
         f"**You**: {_CONSENT[summary.consent]}. Kept: {summary.jobs} jobs, {summary.images} "
         f"images, {summary.events} clicks and reactions.\n"
         "`/privacy opt-out` · `/privacy opt-in` · `/privacy download` · `/privacy delete`"

@@ -23,6 +23,7 @@ async def settings(
     guidance: float | None = None,
     negative: str | None = None,
     private: bool | None = None,
+    personalize: bool | None = None,
     reset: bool = False,
 ) -> None:
     # Acknowledged before the database is touched (Discord's 3-second rule).
@@ -35,6 +36,7 @@ async def settings(
         guidance=guidance,
         negative_suffix=negative,
         private=private,
+        personalize=personalize,
         reset=reset,
     )
     try:
@@ -65,6 +67,7 @@ def describe(defaults: Defaults, server: Settings) -> str:
         f"• guidance: {chosen(defaults.guidance, f'{server.default_guidance:g}')}",
         f"• negative suffix: {f'**{suffix}**' if suffix else 'none'}",
         f"• replies: {'**private** (only you see them)' if defaults.private else 'public'}",
+        f"• your profile (--p) on every prompt: {'**on**' if defaults.personalize else 'off'}",
         f"Allowed: aspect from 1:4 to 4:1, steps 1 to {server.max_steps}, "
         f"guidance 0 to {server.max_guidance:g}; reset:True goes back to the server's defaults.",
     ]
@@ -79,6 +82,7 @@ def settings_command() -> app_commands.Command[Any, ..., None]:
         guidance="Default guidance, as --cfg",
         negative="Terms added to every prompt's --no (reset:True clears it)",
         private="Show your /imagine results and clicks to you alone",
+        personalize="Draw with your profile (--p) by default, once you have one",
         reset="Go back to the server's defaults first",
     )(settings)
     return app_commands.Command(

@@ -26,6 +26,7 @@ from diffusers import DDPMScheduler, StableDiffusionPipeline
 from PIL import Image
 from pydantic import ValidationError
 
+from engine.construction import MODULE_CONSTRUCTION
 from engine.train.data import LabelExample, PairExample
 from engine.train.losses import PreferenceLoss, dpo_loss, kto_loss
 from engine.train.objective import denoising_target, per_sample_errors
@@ -79,7 +80,9 @@ class PreferenceTrainer:
             module.requires_grad_(False)
             module.eval()
         self.unet = pipeline.unet
-        with torch.random.fork_rng(devices=[]):
+        # The adapter's layers are modules: made while the engine loads a model or an adapter
+        # on its own thread, they would come out on the meta device (engine.construction).
+        with MODULE_CONSTRUCTION, torch.random.fork_rng(devices=[]):
             torch.manual_seed(options.seed)
             self.unet.add_adapter(
                 LoraConfig(

@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.core.actor import Actor, find_user, get_or_create_user
 from bot.core.errors import UserError
 from bot.core.jobs.prompt import ParsedPrompt, PromptLimits, parse_prompt
+from bot.core.models.profiles import PERSONALIZE
 from bot.core.moderation.banned_words import BannedWords
 from storage.db import Database
 from storage.models import User
@@ -43,6 +44,8 @@ class Defaults:
     guidance: float | None = None
     negative_suffix: str = ""
     private: bool = False
+    # --p on every plain /imagine: the person's profile draws, once they have one.
+    personalize: bool = False
 
     @classmethod
     def of(cls, stored: dict[str, Any]) -> Defaults:
@@ -52,6 +55,7 @@ class Defaults:
             guidance=stored.get(GUIDANCE),
             negative_suffix=stored.get(NEGATIVE_SUFFIX, ""),
             private=bool(stored.get(PRIVATE, False)),
+            personalize=bool(stored.get(PERSONALIZE, False)),
         )
 
 
@@ -64,6 +68,7 @@ class Change:
     guidance: float | None = None
     negative_suffix: str | None = None
     private: bool | None = None
+    personalize: bool | None = None
     # Back to the server's defaults first; values given alongside are then applied.
     reset: bool = False
 
@@ -119,6 +124,8 @@ class Preferences:
             values[NEGATIVE_SUFFIX] = self._negative_suffix(change.negative_suffix)
         if change.private is not None:
             values[PRIVATE] = change.private
+        if change.personalize is not None:
+            values[PERSONALIZE] = change.personalize
         return values
 
     def _parameter(self, flag: str, value: str) -> ParsedPrompt:
