@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bot.cli.common import read_settings, run_app
+from bot.cli.common import plain, read_settings, run_app
 
 if TYPE_CHECKING:
     from bot.core.app import App
@@ -122,3 +122,68 @@ def report(as_json: JsonOption = False) -> None:
     for rates in found.versions:
         shares = ", ".join(f"{label} {share:.1%}" for label, share in rates.rates.items())
         print(f"{rates.version}: {rates.images} grid pictures; {shares}")
+
+
+ProfileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--profile", help="One profile's rounds: server, or a person (local name or Discord id)."
+    ),
+]
+
+
+@models_app.command("history")
+def history(profile: ProfileOption = None, as_json: JsonOption = False) -> None:
+    """What the flywheel did: each round (the newest first), the export it was trained on, its
+    candidate's votes against the version it would replace, and the decision."""
+    from bot.core.loop.history import history as rounds
+
+    found = run_app(lambda opened: rounds(opened.database, profile))
+    if as_json:
+        print(json.dumps({"rounds": [view.to_json() for view in found]}))
+        return
+    if not found:
+        print("no rounds yet: the flywheel starts one once a profile has enough signals")
+    for view in found:
+        data = f"export {view.export_fingerprint[:12]}" if view.export_fingerprint else "no export"
+        votes = f"{view.votes.wins}-{view.votes.losses}-{view.votes.ties}"
+        interval = (
+            f" (95% CI {view.interval[0]:.0%} to {view.interval[1]:.0%})" if view.interval else ""
+        )
+        print(
+            f"round {view.id} {plain(view.profile)}: {view.status}; "
+            f"{view.candidate or 'no candidate yet'} against {view.baseline}; {data}; "
+            f"votes {votes}{interval}" + (f"; {view.reason}" if view.reason else "")
+        )
+
+
+@models_app.command("rollback")
+def rollback(
+    profile: Annotated[
+        str, typer.Argument(help="server, or a person (local name or Discord id).")
+    ] = "server",
+    as_json: JsonOption = False,
+) -> None:
+    """Undo a profile's latest promotion: the version it replaced draws again."""
+    from bot.core.loop.history import rollback as roll_back
+
+    view = run_app(lambda opened: roll_back(opened.database, profile))
+    if as_json:
+        print(json.dumps(view.to_json()))
+    else:
+        print(f"rolled back round {view.id}: {view.baseline} draws again for {plain(view.profile)}")
+
+
+@models_app.command("approve")
+def approve(
+    round_id: Annotated[int, typer.Argument(help="A round waiting for approval (history).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Promote a candidate that won its blind test and waits (PICKLOOP_FLYWHEEL_APPROVAL)."""
+    from bot.core.loop.history import approve as approved
+
+    view = run_app(lambda opened: approved(opened.database, round_id))
+    if as_json:
+        print(json.dumps(view.to_json()))
+    else:
+        print(f"promoted {view.candidate} for {plain(view.profile)}")

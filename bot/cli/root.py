@@ -13,6 +13,7 @@ from bot.cli.db import db_app
 from bot.cli.engine import engine_app
 from bot.cli.loop_demo import loop_demo
 from bot.cli.models import models_app
+from bot.cli.profile import profile_app
 from bot.cli.toy import toy_app
 from bot.cli.train import train_app
 from bot.core.errors import SetupError
@@ -29,6 +30,7 @@ app.add_typer(toy_app, name="toy")
 app.add_typer(train_app, name="train")
 app.add_typer(models_app, name="models")
 app.add_typer(engine_app, name="engine")
+app.add_typer(profile_app, name="profile")
 # Each module declares its commands on its own typer; the root lists them at its top level.
 for group in (jobs.commands, data.commands, serve.commands):
     for command in group.registered_commands:

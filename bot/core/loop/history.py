@@ -69,9 +69,7 @@ async def profile_key_named(session: AsyncSession, name: str) -> str:
         wanted = or_(wanted, User.discord_id == int(name))
     user = (await session.execute(select(User).where(wanted))).scalars().first()
     if user is None:
-        raise NotFound(
-            f"No one called {name!r} here (a local name or a Discord id), and not server."
-        )
+        raise NotFound(f"No one is called {name!r}: name server, a local name or a Discord id.")
     return personal_key(user.id)
 
 
