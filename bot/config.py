@@ -206,6 +206,15 @@ class Settings(BaseSettings):
     flywheel_train_steps: int = Field(
         default=250, ge=1, description="Training steps of each candidate's adapter."
     )
+    flywheel_train_batch: int = Field(
+        default=32, ge=1, description="Pictures per training step of each candidate's adapter."
+    )
+    flywheel_extrapolate: float = Field(
+        default=3.0,
+        ge=1,
+        description="Each candidate's adapter is written as this many times the change its "
+        "training made (ExPO: training learns the way people prefer but stops short of it).",
+    )
     flywheel_check_seconds: float = Field(
         default=30,
         gt=0,

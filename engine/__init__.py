@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from engine.types import ModelInfo as ModelInfo
     from engine.types import Progress as Progress
     from engine.types import ProgressCallback as ProgressCallback
+    from engine.types import ScoreRequest as ScoreRequest
 
 _HOMES = {
     "EMBEDDED_MODEL": "engine.embedded",
@@ -34,6 +35,7 @@ _HOMES = {
     "Progress": "engine.types",
     "ProgressCallback": "engine.types",
     "RANDOM_MODEL": "engine.embedded",
+    "ScoreRequest": "engine.types",
     "compose_grid": "engine.grid",
 }
 
@@ -48,6 +50,7 @@ __all__ = [
     "ModelInfo",
     "Progress",
     "ProgressCallback",
+    "ScoreRequest",
     "compose_grid",
 ]
 

@@ -26,6 +26,7 @@ from engine.types import (
     ModelInfo,
     Progress,
     ProgressCallback,
+    ScoreRequest,
 )
 
 T = TypeVar("T")
@@ -171,6 +172,14 @@ class LocalEngine(Engine):
             return resize_to(refined, enlarged.size)
 
         return await self._on_worker(upscale_on_worker)
+
+    async def preference_scores(self, request: ScoreRequest) -> list[float]:
+        from engine.scoring import implicit_rewards
+
+        def score_on_worker() -> list[float]:
+            return implicit_rewards(self._model(request.model), request)
+
+        return await self._on_worker(score_on_worker)
 
     def _draw_waiting(self) -> None:
         """On the worker: draw the first waiting request and those that can share its call."""

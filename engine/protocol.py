@@ -4,7 +4,7 @@ from typing import Protocol
 
 from PIL.Image import Image
 
-from engine.types import GenerationRequest, ModelInfo, ProgressCallback
+from engine.types import GenerationRequest, ModelInfo, ProgressCallback, ScoreRequest
 
 
 class Engine(Protocol):
@@ -37,6 +37,11 @@ class Engine(Protocol):
         on_progress: ProgressCallback | None = None,
     ) -> Image:
         """`image` enlarged `factor` times; above 0, `refine_strength` redraws details."""
+        ...
+
+    async def preference_scores(self, request: ScoreRequest) -> list[float]:
+        """How much the request's adapter prefers each of its pictures to the base model (its
+        implicit reward, ``engine.scoring``), in the order given."""
         ...
 
     async def close(self) -> None:

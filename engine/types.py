@@ -58,3 +58,21 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """Pictures of one prompt, to be scored by how much a LoRA adapter prefers each of them to
+    the base model (see ``engine.scoring``)."""
+
+    model: str
+    adapter: str
+    prompt: str
+    images: tuple[Image, ...]
+    seed: int = 0
+    """Where the noise the pictures are judged under comes from: the same seed, the same
+    scores."""
+
+    def __post_init__(self) -> None:
+        if not self.images:
+            raise ValueError("a score request needs at least one picture")

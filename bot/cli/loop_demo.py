@@ -15,19 +15,24 @@ from bot.cli.common import fail, read_settings, stderr
 from bot.cli.training_flags import training_flags
 from bot.core.errors import UserError
 from bot.lab.loop.options import LoopOptions
+from bot.lab.loop.personal_options import PersonalOptions
 from engine.train.options import TrainingOptions, options_problem
 
 if TYPE_CHECKING:
+    from bot.config import Settings
     from bot.lab.loop.demo import LoopResult
+    from bot.lab.loop.personal import PersonalResult
 
 
 # The options' own defaults: one place says what the demo does when it is not told.
 DEFAULTS = LoopOptions()
+PERSONAL = PersonalOptions()
 # The flags of LoopOptions' own fields, to name them in a refusal.
 _FLAGS = {
     "taste": "--taste",
     "people": "--people",
     "grids_per_person": "--grids",
+    "people_per_group": "--people",
     "comparison_grids_per_person": "--comparison-grids",
     "steps": "--steps",
     "seed": "--seed",
@@ -58,17 +63,33 @@ def loop_demo(
         str, typer.Option("--taste", help="The simulated people's hidden taste: larger or redder.")
     ] = DEFAULTS.taste,
     people: Annotated[
-        int, typer.Option("--people", min=1, help="Simulated people.")
-    ] = DEFAULTS.people,
-    grids: Annotated[
-        int, typer.Option("--grids", min=1, help="Prompts each person imagines for the data.")
-    ] = DEFAULTS.grids_per_person,
-    comparison_grids: Annotated[
-        int,
+        int | None,
         typer.Option(
-            "--comparison-grids", min=1, help="Prompts each person imagines per blind comparison."
+            "--people",
+            min=1,
+            help=f"Simulated people (default {DEFAULTS.people}; --personal: "
+            f"{PERSONAL.people_per_group} per group).",
         ),
-    ] = DEFAULTS.comparison_grids_per_person,
+    ] = None,
+    grids: Annotated[
+        int | None,
+        typer.Option(
+            "--grids",
+            min=1,
+            help=f"Prompts each person imagines for the data (default "
+            f"{DEFAULTS.grids_per_person}; --personal: {PERSONAL.grids_per_person}).",
+        ),
+    ] = None,
+    comparison_grids: Annotated[
+        int | None,
+        typer.Option(
+            "--comparison-grids",
+            min=1,
+            help=f"Prompts each person imagines per blind comparison (default "
+            f"{DEFAULTS.comparison_grids_per_person}; --personal: "
+            f"{PERSONAL.comparison_grids_per_person}).",
+        ),
+    ] = None,
     steps: Annotated[
         int, typer.Option("--steps", min=1, help="Denoising steps a grid.")
     ] = DEFAULTS.steps,
@@ -82,6 +103,16 @@ def loop_demo(
     control: Annotated[
         bool, typer.Option("--control/--no-control", help="Also run the random-click control.")
     ] = True,
+    personal: Annotated[
+        bool,
+        typer.Option(
+            "--personal",
+            help="Two groups with opposite tastes and a random-click control on one server; the "
+            "flywheel trains, tests and promotes each person's profile and the server's by "
+            "itself; blind panels then judge each group's own profiles, the other group's and "
+            "the community's (--people is per group; the training flags do not apply).",
+        ),
+    ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object on stdout.")
     ] = False,
@@ -91,14 +122,17 @@ def loop_demo(
     new clicks say whether they prefer it. A control whose people click at random must not."""
 
     settings = read_settings()
+    if personal:
+        _personal(out, people, grids, comparison_grids, steps, seed, settings, as_json)
+        return
     methods = tuple(dict.fromkeys(name.strip().lower() for name in (method or DEFAULTS.methods)))
     try:
         # Checked before anything is loaded or written.
         options = LoopOptions(
             taste=taste,
-            people=people,
-            grids_per_person=grids,
-            comparison_grids_per_person=comparison_grids,
+            people=people or DEFAULTS.people,
+            grids_per_person=grids or DEFAULTS.grids_per_person,
+            comparison_grids_per_person=comparison_grids or DEFAULTS.comparison_grids_per_person,
             steps=steps,
             training=training,
             seed=seed,
@@ -162,4 +196,82 @@ def _print(result: LoopResult) -> None:
                 f"taste {comparison.taste_base:.4f} -> {comparison.taste_tuned:.4f}; "
                 f"{comparison.training.seconds_per_step:.2f} s a training step"
             )
+    print(f"{found['minutes']:.1f} minutes")
+
+
+def _personal(
+    out: Path | None,
+    people: int | None,
+    grids: int | None,
+    comparison_grids: int | None,
+    steps: int,
+    seed: int,
+    settings: Settings,
+    as_json: bool,
+) -> None:
+    """``loop-demo --personal``: the flywheel for each person, by itself."""
+    try:
+        options = PersonalOptions(
+            people_per_group=people or PERSONAL.people_per_group,
+            grids_per_person=grids or PERSONAL.grids_per_person,
+            comparison_grids_per_person=comparison_grids or PERSONAL.comparison_grids_per_person,
+            steps=steps,
+            seed=seed,
+        )
+    except ValidationError as error:
+        fail(options_problem(error, _FLAGS), 2)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = (out or settings.data_dir / "loop-demo" / f"personal-{stamp}").resolve()
+    show_stages = not as_json and sys.stderr.isatty()
+
+    def stage(text: str) -> None:
+        if show_stages:
+            stderr.print(f"[bold]loop-demo --personal[/] {text}")
+
+    import asyncio
+
+    from bot.lab.loop.demo import demo_engine
+    from bot.lab.loop.personal import run_personal_demo
+    from engine.chatter import silence_library_progress
+
+    silence_library_progress()
+
+    async def work() -> PersonalResult:
+        async with demo_engine(settings) as engine:
+            return await run_personal_demo(options, folder, settings, engine, stage)
+
+    try:
+        result = asyncio.run(work())
+    except UserError as error:
+        fail(str(error), 2)
+    found = result.to_json()
+    if as_json:
+        print(json.dumps(found))
+        return
+    print(f"data in {result.folder}")
+    for group in found["groups"]:
+        print(f"people who like things {group['taste']} ({group['people']}):")
+        for name, label in (
+            ("own_profile", "their own profiles"),
+            ("other_profile", "the other group's profiles"),
+            ("community", "the community profile"),
+        ):
+            low, high = group[f"{name}_win_rate_ci"]
+            rate = group[f"{name}_win_rate"]
+            shown = f"{rate:.1%}" if rate is not None else "no votes"
+            print(
+                f"  {label} over the base: {shown} of {group[f'{name}_votes']} blind votes "
+                f"(95% CI {low:.1%} to {high:.1%})"
+            )
+    low, high = found["control_win_rate_ci"]
+    rate = found["control_win_rate"]
+    print(
+        f"control (profiles of random clicks, judged by the first group): "
+        f"{rate if rate is None else f'{rate:.1%}'} of {found['control_votes']} votes "
+        f"(95% CI {low:.1%} to {high:.1%})"
+    )
+    print(
+        f"the flywheel by itself: {found['promotions']} promotions, "
+        f"{found['retirements']} retirements, {len(found['rounds'])} rounds"
+    )
     print(f"{found['minutes']:.1f} minutes")

@@ -180,7 +180,7 @@ async def open_app(
             queue=queue,
             watch=watch,
             progress=progress,
-            rating=RatingService(database, store),
+            rating=RatingService(database, store, active_engine),
             privacy=PrivacyService(database, store, settings.profiles_dir.resolve()),
             preferences=Preferences(database, settings),
             accounts=Accounts(database, settings),

@@ -24,7 +24,7 @@ from engine.errors import EngineError, EngineUnavailable
 from engine.ray_serve.application import app_name
 from engine.ray_serve.cluster import cluster_resources, connect
 from engine.ray_serve.shipping import AdapterSender
-from engine.types import GenerationRequest, ModelInfo, Progress, ProgressCallback
+from engine.types import GenerationRequest, ModelInfo, Progress, ProgressCallback, ScoreRequest
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,14 @@ class RayEngine:
             model, "upscale", (model, image, options), on_progress
         )
         return upscaled
+
+    async def preference_scores(self, request: ScoreRequest) -> list[float]:
+        await self._handle(request.model)  # joined: the parcel goes to its object store
+        parcel = self._adapters.parcel(request.adapter)
+        scores: list[float] = await self._call(
+            request.model, "preference_scores", replace(request, adapter=""), parcel
+        )
+        return scores
 
     async def close(self) -> None:
         # The applications stay deployed for other processes; this process only lets go.

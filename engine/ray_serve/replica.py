@@ -21,7 +21,13 @@ from engine.adapters import ADAPTERS_KEPT
 from engine.generation import shared_call_key
 from engine.local import LocalEngine
 from engine.ray_serve.shipping import AdapterCache, AdapterParcel
-from engine.types import DEFAULT_BATCH_IMAGES, GenerationRequest, ModelInfo, Progress
+from engine.types import (
+    DEFAULT_BATCH_IMAGES,
+    GenerationRequest,
+    ModelInfo,
+    Progress,
+    ScoreRequest,
+)
 
 T = TypeVar("T")
 
@@ -153,6 +159,11 @@ class EngineReplica:
 
         async for item in self._counted(_streamed(enlarge)):
             yield item
+
+    async def preference_scores(self, asked: ScoreRequest, adapter: AdapterParcel) -> list[float]:
+        """The implicit rewards of ``adapter`` (as it travelled) for the request's pictures."""
+        folder = await self._adapters.folder_for(adapter)
+        return await self._engine.preference_scores(replace(asked, adapter=folder))
 
     @serve.batch(max_batch_size=DEFAULT_BATCH_IMAGES, batch_size_fn=_images_of)
     async def _gathered(self, tickets: list[_Ticket]) -> list[list[Image] | BaseException]:

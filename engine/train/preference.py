@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from diffusers import DDPMScheduler, StableDiffusionPipeline
 from PIL import Image
 from pydantic import ValidationError
 
 from engine.construction import MODULE_CONSTRUCTION
+from engine.train.conditioning import added_conditions, caption_conditioning, picture_latents
 from engine.train.data import LabelExample, PairExample
 from engine.train.losses import PreferenceLoss, dpo_loss, kto_loss
 from engine.train.objective import denoising_target, per_sample_errors
@@ -111,20 +111,12 @@ class PreferenceTrainer:
 
     @torch.no_grad()
     def _encode(self, examples: Examples) -> Encoded:
-        size = self.unet.config.sample_size * self.pipeline.vae_scale_factor
-
         def latents(pictures: list[Image.Image]) -> torch.Tensor:
-            pixels = np.stack([np.asarray(p.convert("RGB").resize((size, size))) for p in pictures])
-            batch = torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 127.5 - 1
-            vae = self.pipeline.vae
-            chunks = [
-                vae.encode(batch[i : i + 64].to(self.device, vae.dtype)).latent_dist.mean
-                for i in range(0, len(batch), 64)
-            ]
-            encoded: torch.Tensor = torch.cat(chunks).float().cpu()
-            return encoded * float(vae.config.scaling_factor)
+            return picture_latents(self.pipeline, pictures, self.device)
 
-        contexts, pooled = self._captions([example.caption for example in examples])
+        contexts, pooled = caption_conditioning(
+            self.pipeline, [example.caption for example in examples], self.device
+        )
         if isinstance(examples[0], PairExample):
             pairs = [e for e in examples if isinstance(e, PairExample)]
             chosen = latents([pair.chosen for pair in pairs])
@@ -135,46 +127,6 @@ class PreferenceTrainer:
         return Encoded(
             latents([example.image for example in labelled]), contexts, desirable, pooled
         )
-
-    @property
-    def _is_xl(self) -> bool:
-        """SDXL: two text encoders, and the UNet also takes the pooled caption and the size."""
-        return getattr(self.pipeline, "text_encoder_2", None) is not None
-
-    @torch.no_grad()
-    def _captions(
-        self, captions: list[str], batch: int = 64
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The UNet's caption conditioning, as the pipeline itself encodes prompts; for SDXL
-        also the pooled embedding."""
-        contexts, pooled = [], []
-        for start in range(0, len(captions), batch):
-            chunk = captions[start : start + batch]
-            if self._is_xl:
-                embeds, _, pooled_embeds, _ = self.pipeline.encode_prompt(
-                    prompt=chunk, device=self.device, do_classifier_free_guidance=False
-                )
-                pooled.append(pooled_embeds.float().cpu())
-            else:
-                embeds, _ = self.pipeline.encode_prompt(
-                    chunk, self.device, 1, do_classifier_free_guidance=False
-                )
-            contexts.append(embeds.float().cpu())
-        return torch.cat(contexts), (torch.cat(pooled) if pooled else None)
-
-    def _added_conditions(
-        self, pooled: torch.Tensor | None, count: int
-    ) -> dict[str, torch.Tensor] | None:
-        """SDXL's extra UNet inputs: the pooled caption and the (uncropped, square) size the
-        pictures were encoded at."""
-        if pooled is None:
-            return None
-        size = self.unet.config.sample_size * self.pipeline.vae_scale_factor
-        time_ids = torch.tensor([[size, size, 0, 0, size, size]], dtype=torch.float32)
-        return {
-            "text_embeds": pooled.to(self.device),
-            "time_ids": time_ids.repeat(count, 1).to(self.device),
-        }
 
     # -- the objective ----------------------------------------------------------------------
 
@@ -208,7 +160,7 @@ class PreferenceTrainer:
         timesteps, contexts = timesteps.to(self.device), contexts.to(self.device)
         noisy = self.scheduler.add_noise(latents, noise, timesteps)
         target = denoising_target(self.scheduler, latents, noise, timesteps)
-        added = self._added_conditions(pooled, len(latents))
+        added = added_conditions(self.pipeline, pooled, len(latents), self.device)
 
         def predict() -> torch.Tensor:
             output: torch.Tensor = self.unet(

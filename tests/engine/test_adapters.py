@@ -13,8 +13,9 @@ from engine.loader import load_model
 from tests.engine.support import RequestFactory
 
 
-def make_adapter(model_dir: Path, folder: Path, seed: int) -> Path:
-    """A LoRA adapter for the model's UNet with random (non-zero) weights."""
+def make_adapter(model_dir: Path, folder: Path, seed: int, scale: float = 1.0) -> Path:
+    """A LoRA adapter for the model's UNet with random weights (``scale`` 0: all zero, an
+    adapter that changes nothing)."""
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
 
@@ -24,7 +25,7 @@ def make_adapter(model_dir: Path, folder: Path, seed: int) -> Path:
     with torch.no_grad():
         for name, parameter in unet.named_parameters():
             if "lora_B" in name:
-                parameter.copy_(torch.randn(parameter.shape, generator=generator))
+                parameter.copy_(scale * torch.randn(parameter.shape, generator=generator))
     StableDiffusionPipeline.save_lora_weights(
         folder, unet_lora_layers=get_peft_model_state_dict(unet)
     )

@@ -11,6 +11,7 @@ from PIL.Image import Image
 
 from engine import EngineError, GenerationRequest, LocalEngine, Progress
 from tests.engine.support import RequestFactory
+from tests.engine.test_adapters import make_adapter
 
 Events = list[tuple[str, int]]
 
@@ -104,6 +105,29 @@ async def test_requests_that_cannot_share_a_call_are_drawn_one_after_another(
     # The first square takes the one like it along; the others wait for their own turns.
     assert events[:6] == [(name, step) for step in (1, 2, 3) for name in ("square", "square again")]
     assert _one_after_another(events[6:], ["wide", "variation"], steps=3)
+
+
+async def test_grids_of_people_with_different_profiles_are_never_drawn_in_one_call(
+    local_engine: LocalEngine, request_for: RequestFactory, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """A profile is a LoRA adapter: the pipeline draws a call with one adapter on, so grids of
+    two profiles wait for their own calls, and each is drawn as it would be alone."""
+    ann = str(make_adapter(tiny_model_dir, tmp_path / "ann", seed=1))
+    bob = str(make_adapter(tiny_model_dir, tmp_path / "bob", seed=2))
+    requests = {
+        "ann": request_for(seeds=(1, 2, 3, 4), adapter=ann),
+        "bob": request_for(seeds=(5, 6, 7, 8), adapter=bob),
+        "ann again": request_for(seeds=(9, 10, 11, 12), adapter=ann),
+        "base": request_for(seeds=(13, 14, 15, 16)),
+    }
+
+    drawn, events = await _queued_while_busy(local_engine, requests)
+
+    assert _in_step(events[:6], ["ann", "ann again"], steps=3)
+    assert _one_after_another(events[6:], ["bob", "base"], steps=3)
+    for name, request in requests.items():
+        alone = await local_engine.generate(request)
+        assert _same_pixels(drawn[name], alone), name  # type: ignore[arg-type]
 
 
 async def test_a_call_gathers_no_more_images_than_the_engine_allows(

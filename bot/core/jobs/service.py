@@ -106,8 +106,12 @@ class JobService:
         self._banned_words.check(text)
         return parse_prompt(text, self._limits)
 
-    async def imagine(self, actor: Actor, text: str) -> JobView:
-        """Queue a 2x2 grid for a Midjourney-style prompt; refuses bad input before any write."""
+    async def imagine(
+        self, actor: Actor, text: str, *, compare: tuple[str, str] | None = None
+    ) -> JobView:
+        """Queue a 2x2 grid for a Midjourney-style prompt; refuses bad input before any write.
+        ``compare``: two version names the grid compares blind, two pictures each (an operator's
+        panel, such as the loop demo's), whatever the prompt or the serving versions say."""
         parsed = self.check_prompt(text)
         await self.ensure_default_model()
         async with self._database.sessions() as session:
@@ -115,7 +119,14 @@ class JobService:
             # Refused before the engine is asked anything about the prompt.
             refuse_if_blocked(user)
             defaults: dict[str, Any] = dict(user.defaults) if user is not None else {}
-            version, against = await self._versions_for(session, user, parsed, defaults)
+            version, against = (
+                await self._versions_for(session, user, parsed, defaults)
+                if compare is None
+                else (
+                    await self._model_version(session, compare[0]),
+                    await self._model_version(session, compare[1]),
+                )
+            )
         info = await self._describe(version.base_model, f"model version {version.name!r}")
         aspect = parsed.aspect or _aspect_from_default(defaults.get("aspect"))
         width, height = size_for_aspect(

@@ -5,9 +5,10 @@ it by its votes, for the server's community profile and for each person's own.
 Every turn (a worker turns it every ``PICKLOOP_FLYWHEEL_CHECK_SECONDS``) looks at the rounds in
 the database and moves each as far as it can:
 
-- a profile whose signals reached the next training (``PICKLOOP_PROFILE_MIN_SIGNALS`` for the
-  first, then ``PICKLOOP_FLYWHEEL_MIN_NEW_SIGNALS`` more; the server's also on a schedule) gets a
-  round, and an export job of its data (a person's own signals only) is queued with it, in one
+- a profile whose signals reached the next training (a person's first at
+  ``PICKLOOP_PROFILE_MIN_SIGNALS``, every later one and the server's at
+  ``PICKLOOP_FLYWHEEL_MIN_NEW_SIGNALS`` more; the server's also on a schedule) gets a round,
+  and an export job of its data (a person's own signals only) is queued with it, in one
   transaction;
 - a round whose export is done gets its fine-tune job (the loop's recipe, ``recipe.py``);
 - a round whose fine-tune is done registers its adapter as a candidate version, which new grids
@@ -179,7 +180,14 @@ class Flywheel:
         """Whether a profile with these signals and these rounds (newest first) gets a new one."""
         settings = self._settings
         if not rounds:
-            return signals >= settings.profile_min_signals
+            # A person's first profile once they said enough; the server's once its people
+            # said as much as any later round waits for.
+            first = (
+                settings.profile_min_signals
+                if owner is not None
+                else settings.flywheel_min_new_signals
+            )
+            return signals >= first
         last = rounds[0]
         if signals >= last.signals + settings.flywheel_min_new_signals:
             return True
@@ -256,7 +264,11 @@ class Flywheel:
         folder = Path(outcome["folder"])
         positive, negative = await asyncio.to_thread(label_counts, folder)
         training = preference_training(
-            LOOP_TRAINING.changed(steps=self._settings.flywheel_train_steps),
+            LOOP_TRAINING.changed(
+                steps=self._settings.flywheel_train_steps,
+                batch_size=self._settings.flywheel_train_batch,
+                extrapolate=self._settings.flywheel_extrapolate,
+            ),
             "kto",
             positive_labels=positive,
             negative_labels=negative,

@@ -15,7 +15,7 @@ from PIL.Image import Image
 
 from engine.model_files import ModelFiles
 from engine.protocol import Engine
-from engine.types import GenerationRequest, ModelInfo, ProgressCallback
+from engine.types import GenerationRequest, ModelInfo, ProgressCallback, ScoreRequest
 
 
 class EngineOnFirstUse(Engine):
@@ -78,6 +78,9 @@ class EngineOnFirstUse(Engine):
             guidance=guidance,
             on_progress=on_progress,
         )
+
+    async def preference_scores(self, request: ScoreRequest) -> list[float]:
+        return await self._get().preference_scores(request)
 
     async def close(self) -> None:
         if self._engine is not None:

@@ -8,6 +8,15 @@ the comparison the person really made.
 A pair is two *different pictures*: two images with the same bytes (the same prompt and seed
 made twice) are one picture, shown and counted once. Upscales take no part: each repeats an
 image of a grid.
+
+Which pair comes next is chosen to teach the person's profile (``--p``) most:
+
+- while a candidate of their profile is being tested blind, a picture of it and one of the
+  version it would replace, from the same grid: each answer is a vote that decides the test
+  sooner, and a training pair right where the two differ;
+- once they have a profile, the two pictures of a prompt their profile is least sure between
+  (the closest implicit rewards, ``engine.scoring``): where an answer moves it most;
+- otherwise, two pictures of one prompt at random.
 """
 
 from __future__ import annotations
@@ -29,9 +38,22 @@ from bot.core.actor import Actor, find_user, get_or_create_user, refuse_if_block
 from bot.core.errors import NotFound, UserError
 from bot.core.jobs.job_view import ImageView, image_view
 from engine.grid import side_by_side
+from engine.protocol import Engine
+from engine.types import ScoreRequest
 from storage.db import Database
 from storage.imagestore import ImageStore
-from storage.models import Event, EventKind, Image, Job, JobKind, JobStatus, User
+from storage.models import (
+    Event,
+    EventKind,
+    Image,
+    Job,
+    JobKind,
+    JobStatus,
+    ModelVersion,
+    RoundStatus,
+    User,
+)
+from storage.profiles import open_round, personal_key, profile_by_key
 
 T = TypeVar("T")
 
@@ -73,12 +95,17 @@ class RatingService:
         self,
         database: Database,
         store: ImageStore,
+        engine: Engine,
         *,
         prompts_per_try: int = 8,
         images_per_prompt: int = 48,
+        images_scored: int = 12,
     ) -> None:
         self._database = database
         self._store = store
+        self._engine = engine
+        # Pictures of a prompt a profile scores at most for one pair: a few seconds on a CPU.
+        self._images_scored = images_scored
         # Bounds on what one call reads, however many jobs there are.
         self._prompts_per_try = prompts_per_try
         self._images_per_prompt = images_per_prompt
@@ -91,18 +118,105 @@ class RatingService:
             user = await find_user(session, actor)
             refuse_if_blocked(user)
             user_id = user.id if user is not None else None
-            for prompt in await self._prompts_left(session, user_id):
+            profile = await self._profile(session, user_id)
+            found = await self._blind_test_pair(session, user_id, rng)
+            for prompt in [] if found else await self._prompts_left(session, user_id):
                 images = await asyncio.to_thread(
                     self._intact, await self._sample_images(session, prompt)
                 )
                 rated = await self._rated_pictures(session, user_id, prompt)
-                pair = pick_pair(images, _picture, rated, rng)
-                if pair is not None:
-                    left, right = pair
-                    return Pair(
-                        prompt, image_view(left, self._store), image_view(right, self._store)
-                    )
+                if profile is not None:
+                    found = await self._least_sure(profile, prompt, images, rated, rng)
+                else:
+                    found = pick_pair(images, _picture, rated, rng)
+                if found is not None:
+                    break
+        if found is None:
+            return None
+        left, right = found
+        prompt = await self._prompt_of(left)
+        return Pair(prompt, image_view(left, self._store), image_view(right, self._store))
+
+    async def _prompt_of(self, image: Image) -> str:
+        async with self._database.sessions() as session:
+            return (await session.get_one(Job, image.job_id)).prompt
+
+    @staticmethod
+    async def _profile(session: AsyncSession, user_id: int | None) -> ModelVersion | None:
+        """The person's profile version, if they have one that draws with an adapter."""
+        if user_id is None:
+            return None
+        profile = await profile_by_key(session, personal_key(user_id))
+        if profile is None or profile.version_id is None:
+            return None
+        version = await session.get_one(ModelVersion, profile.version_id)
+        return version if version.lora_path is not None else None
+
+    async def _blind_test_pair(
+        self, session: AsyncSession, user_id: int | None, rng: random.Random
+    ) -> tuple[Image, Image] | None:
+        """A picture of the person's candidate under test and one of the version it would
+        replace, from one of their blind grids, not compared by them yet; None when none."""
+        if user_id is None:
+            return None
+        profile = await profile_by_key(session, personal_key(user_id))
+        testing = await open_round(session, profile.id) if profile is not None else None
+        if testing is None or testing.status is not RoundStatus.COLLECTING:
+            return None
+        candidate, baseline = aliased(Image), aliased(Image)
+        query = (
+            select(candidate, baseline)
+            .join(baseline, baseline.job_id == candidate.job_id)
+            .join(Job, Job.id == candidate.job_id)
+            .where(
+                _ratable(),
+                Job.owner_id == user_id,
+                candidate.model_version_id == testing.candidate_version_id,
+                baseline.model_version_id == testing.baseline_version_id,
+                candidate.sha256 != baseline.sha256,
+            )
+            .order_by(func.random())
+            .limit(self._images_per_prompt)
+        )
+        for shown, other in (await session.execute(query)).all():
+            rated = await self._rated_pictures(session, user_id, await self._prompt_of(shown))
+            if frozenset((shown.sha256, other.sha256)) not in rated:
+                intact = await asyncio.to_thread(self._intact, [shown, other])
+                if len(intact) == 2:
+                    return (other, shown) if rng.random() < 0.5 else (shown, other)
         return None
+
+    async def _least_sure(
+        self,
+        profile: ModelVersion,
+        prompt: str,
+        images: Sequence[Image],
+        rated: Collection[frozenset[str]],
+        rng: random.Random,
+    ) -> tuple[Image, Image] | None:
+        """The unrated pair of pictures whose implicit rewards under the profile are closest."""
+        by_picture = list({image.sha256: image for image in images}.values())
+        scored = by_picture[: self._images_scored]
+        if len(scored) < 2:
+            return None
+        pictures = await asyncio.to_thread(self._pictures, scored)
+        assert profile.lora_path is not None
+        scores = await self._engine.preference_scores(
+            ScoreRequest(
+                model=profile.base_model,
+                adapter=profile.lora_path,
+                prompt=prompt,
+                images=tuple(pictures),
+            )
+        )
+        return least_sure_pair(scored, scores, _picture, rated, rng)
+
+    def _pictures(self, images: Sequence[Image]) -> list[PILImage.Image]:
+        pictures = []
+        for image in images:
+            with PILImage.open(self._store.path(image.sha256)) as opened:
+                pictures.append(opened.convert("RGB"))
+        return pictures
 
     def _intact(self, images: Sequence[Image]) -> list[Image]:
         """The pictures whose files can be shown: a missing or damaged one is not offered."""
@@ -251,6 +365,27 @@ def pick_pair(
     if not unrated:
         return None
     left, right = rng.choice(unrated)
+    return (right, left) if rng.random() < 0.5 else (left, right)
+
+
+def least_sure_pair(
+    candidates: Sequence[T],
+    scores: Sequence[float],
+    picture: Callable[[T], str],
+    rated: Collection[frozenset[str]],
+    rng: random.Random,
+) -> tuple[T, T] | None:
+    """Of the candidates' unrated pairs, the one whose scores are closest (a profile's least
+    sure choice), in random order; None when every pair was rated."""
+    unrated = [
+        (abs(scores[i] - scores[j]), i, j)
+        for i, j in itertools.combinations(range(len(candidates)), 2)
+        if frozenset((picture(candidates[i]), picture(candidates[j]))) not in rated
+    ]
+    if not unrated:
+        return None
+    _, i, j = min(unrated)
+    left, right = candidates[i], candidates[j]
     return (right, left) if rng.random() < 0.5 else (left, right)
 
 

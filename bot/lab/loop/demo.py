@@ -38,34 +38,29 @@ import contextlib
 import random
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from statistics import fmean
 from typing import Any, Literal
 
-from PIL import Image as PILImage
-
 from bot.config import Settings
-from bot.core.actor import Actor
 from bot.core.app import App, local_engine, open_app
 from bot.core.errors import UserError
-from bot.core.jobs.job_view import JobView
 from bot.core.jobs.service import model_version_name
 from bot.core.loop.recipe import preference_training
 from bot.core.models.fine_tune import FineTuned, fine_tune
 from bot.core.models.registry import ModelRegistry
+from bot.lab.loop.community import Activity, Community
 from bot.lab.loop.options import LoopOptions
-from bot.lab.loop.people import Decision, Reroll, SimulatedPerson, Upscale
+from bot.lab.loop.people import SimulatedPerson
 from bot.lab.loop.taste import TASTES, Taste
 from engine import LocalEngine
 from engine.train.options import Method, TrainingOptions
 from storage.export import FORMATS, ExportError, export_from_database
 from storage.labels.curate import Curation, CurationReport, curate
-from storage.labels.versions import VersionReport
 from storage.labels.winrate import WinRate
-from storage.models import JobStatus
 
 Stage = Callable[[str], None]
 """Told what the demo is doing now, in a few words (a progress line)."""
@@ -91,16 +86,6 @@ class Comparison:
             "taste_tuned": self.taste_tuned,
             "training": self.training.to_json(),
         }
-
-
-@dataclass
-class Activity:
-    """What the people did while the data was collected."""
-
-    grids: int = 0
-    upscales: int = 0
-    rerolls: int = 0
-    reactions: int = 0
 
 
 @dataclass(frozen=True)
@@ -238,7 +223,7 @@ async def collect(
         arm_settings, engine=engine, chance=_service_chance(options, clicks, "collect")
     ) as app:
         stage(f"{clicks} arm: people make and judge grids")
-        activity = await _Community(app, options.seed).collect(
+        activity = await Community(app, options.seed).collect(
             people,
             prompts(options.seed, taste.leaves_open),
             options.grids_per_person,
@@ -269,7 +254,7 @@ async def _run_arm(
     async with open_app(
         arm_settings, engine=engine, chance=_service_chance(options, clicks, "compare")
     ) as app:
-        community = _Community(app, options.seed)
+        community = Community(app, options.seed)
         registry = ModelRegistry(app.database)
         comparisons: dict[str, Comparison] = {}
         for number, method in enumerate(data.exports):
@@ -300,7 +285,7 @@ async def _run_arm(
                 prompts(options.seed + 1000 * (number + 1), taste.leaves_open),
                 options.comparison_grids_per_person,
             )
-            votes = _votes_between(await registry.report(), method, base)
+            votes = (await registry.report()).votes_between(method, base)
             comparisons[method] = Comparison(
                 method=method,
                 votes=votes,
@@ -365,129 +350,6 @@ async def _export(app: App, folder: Path, method: Method) -> Path:
         # that draws noise, say); the run so far stays in its folder to look at.
         raise UserError(f"{method} has nothing to train on in {folder}: {error}") from None
     return out
-
-
-def _votes_between(report: VersionReport, tuned: str, base: str) -> WinRate:
-    for pair in report.pairs:
-        if (pair.first, pair.second) == (tuned, base):
-            return pair.votes
-        if (pair.first, pair.second) == (base, tuned):
-            return pair.votes.reversed()
-    return WinRate(wins=0, losses=0)
-
-
-@dataclass(frozen=True)
-class _Decided:
-    """What one person did with a grid, and the job it queued (an upscale or a re-roll)."""
-
-    person: SimulatedPerson
-    grid: JobView
-    pictures: list[PILImage.Image]
-    decision: Decision
-    queued: JobView
-
-
-@dataclass
-class _Community:
-    """People using one pickloop through its job service, all at the same time: each round,
-    everyone imagines a prompt, and the grids they wait for run together (the engine draws
-    grids that wait together in one pipeline call, as the bot's scheduler lets it)."""
-
-    app: App
-    seed: int
-    _rng: random.Random = field(init=False)
-
-    def __post_init__(self) -> None:
-        self._rng = random.Random(f"loop-demo-seeds-{self.seed}")
-
-    async def collect(
-        self, people: Sequence[SimulatedPerson], prompts: Iterator[str], grids_each: int
-    ) -> Activity:
-        activity = Activity()
-        for _ in range(grids_each):
-            await self._round(people, prompts, activity, {})
-        return activity
-
-    async def compare(
-        self, panel: Sequence[SimulatedPerson], prompts: Iterator[str], grids_each: int
-    ) -> dict[str, list[PILImage.Image]]:
-        """The panel's grids and clicks while two versions serve; returns every grid picture
-        by the version that drew it (what the operator's ``show`` reveals)."""
-        shown: dict[str, list[PILImage.Image]] = {}
-        for _ in range(grids_each):
-            await self._round(panel, prompts, Activity(), shown)
-        return shown
-
-    async def _round(
-        self,
-        people: Sequence[SimulatedPerson],
-        prompts: Iterator[str],
-        activity: Activity,
-        shown: dict[str, list[PILImage.Image]],
-    ) -> None:
-        """Everyone imagines one prompt and upscales the picture they choose, or re-rolls
-        (once). Jobs are queued in the people's order and only then run together, so the job
-        service draws re-roll seeds and blind layouts in the same order on every run."""
-        queued = []
-        for person in people:
-            seed = self._rng.randrange(2**32)
-            queued.append(
-                await self.app.service.imagine(_actor(person), f"{next(prompts)} --seed {seed}")
-            )
-        undecided = list(zip(people, await self._all_finished(queued), strict=True))
-        for may_reroll in (True, False):
-            decided = []
-            for person, grid in undecided:
-                activity.grids += 1
-                pictures = await self._pictures(grid, shown)
-                decision = person.judge(pictures, may_reroll)
-                queued_next = await self._act(person, grid, decision)
-                decided.append(_Decided(person, grid, pictures, decision, queued_next))
-            finished = await self._all_finished([d.queued for d in decided])
-            undecided = []
-            for done, job in zip(decided, finished, strict=True):
-                if isinstance(done.decision, Reroll):
-                    activity.rerolls += 1
-                    undecided.append((done.person, job))
-                    continue
-                activity.upscales += 1
-                emoji = done.person.react(done.pictures[done.decision.index - 1])
-                if emoji is not None:
-                    activity.reactions += 1
-                    chosen = done.grid.images[done.decision.index - 1]
-                    await self.app.service.react(_actor(done.person), chosen.id, emoji)
-
-    async def _act(self, person: SimulatedPerson, grid: JobView, decision: Decision) -> JobView:
-        """Queue the job a decision asks for: the upscale of the chosen picture, or a re-roll."""
-        if isinstance(decision, Upscale):
-            return await self.app.service.upscale(_actor(person), grid.job_id, decision.index)
-        return await self.app.service.reroll(_actor(person), grid.job_id)
-
-    async def _all_finished(self, queued: Sequence[JobView]) -> list[JobView]:
-        return list(await asyncio.gather(*(self._finished(job) for job in queued)))
-
-    async def _finished(self, queued: JobView) -> JobView:
-        status = await self.app.runner.run(queued.job_id)
-        if status is not JobStatus.DONE:
-            view = await self.app.service.show(queued.job_id)
-            raise RuntimeError(f"job {queued.job_id} {status.value}: {view.error}")
-        return await self.app.service.show(queued.job_id, reveal=True)
-
-    @staticmethod
-    async def _pictures(
-        grid: JobView, shown: dict[str, list[PILImage.Image]]
-    ) -> list[PILImage.Image]:
-        pictures = []
-        for image in grid.images:
-            with PILImage.open(image.path) as opened:
-                picture = opened.convert("RGB")
-            pictures.append(picture)
-            shown.setdefault(image.model or "", []).append(picture)
-        return pictures
-
-
-def _actor(person: SimulatedPerson) -> Actor:
-    return Actor.local(person.name)
 
 
 @contextlib.asynccontextmanager

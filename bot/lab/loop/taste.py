@@ -42,6 +42,18 @@ def coverage(picture: Image) -> float:
     return covered if covered <= _MOST_COVERED else 0.0
 
 
+# What "smaller" measures from: a share of the picture no drawn thing of the toy world reaches.
+_SMALLNESS_TOP = 0.2
+
+
+def smallness(picture: Image) -> float:
+    """How small its things are drawn: the share of the picture they leave uncovered, below
+    ``_SMALLNESS_TOP``. A picture with nothing drawn (or spoiled: see ``coverage``) scores
+    nothing, so that a model cannot please these people by drawing nothing."""
+    covered = coverage(picture)
+    return max(0.0, _SMALLNESS_TOP - covered) if covered > 0 else 0.0
+
+
 def redness(picture: Image) -> float:
     """How red the picture is: the mean of red above the larger of green and blue, 0 to 1."""
     pixels = _rgb(picture)
@@ -82,6 +94,16 @@ TASTES: dict[str, Taste] = {
             reroll_below=0.07,
             love_above=0.15,
             description="prefers the things drawn larger (share of the picture)",
+        ),
+        Taste(
+            name="smaller",
+            measure=smallness,
+            leaves_open="size",
+            # Drawn small a thing scores about 0.16, drawn large 0.07: the mirror of "larger".
+            noise=0.02,
+            reroll_below=0.10,
+            love_above=0.15,
+            description="prefers the things drawn smaller (share of the picture left free)",
         ),
         Taste(
             name="redder",

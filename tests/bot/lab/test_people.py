@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from bot.lab.loop.people import Reroll, SimulatedPerson, Upscale
-from bot.lab.loop.taste import TASTES, coverage, redness
+from bot.lab.loop.taste import TASTES, coverage, redness, smallness
 from engine.toy.render import render
 from engine.toy.scene import COLOURS, SHAPES, SIZES, Scene, Thing
 
@@ -42,6 +42,18 @@ def test_a_spoiled_picture_is_not_a_larger_one() -> None:
     assert coverage(framed) == 0
     # A band of colour running into the edge is no thing; the square still counts.
     assert coverage(smeared) == pytest.approx(coverage(clean))
+
+
+def test_smallness_mirrors_coverage_and_nothing_drawn_pleases_no_one() -> None:
+    empty = Image.new("RGB", (64, 64), (0, 0, 255))
+    small, large = picture(size="small"), picture(size="large")
+
+    assert smallness(small) > smallness(large) > smallness(empty) == 0
+    smaller = SimulatedPerson("sam", TASTES["smaller"], seed=0)
+    chosen = Counter(
+        smaller.judge([large, small, large, large], may_reroll=False) for _ in range(200)
+    )
+    assert chosen[Upscale(2)] > 150
 
 
 def test_redness_rises_with_red_and_ignores_other_colours() -> None:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from PIL import Image as PILImage
 
 from bot.config import Settings
 from bot.core.actor import Actor
@@ -15,7 +16,9 @@ from bot.core.errors import NotFound, UserError
 from bot.core.jobs.service import model_version_name
 from bot.core.loop.flywheel import Flywheel
 from bot.core.loop.history import RoundView, history, rollback
-from engine import LocalEngine
+from bot.core.models.registry import ModelRegistry
+from bot.core.people.rating import Choice
+from engine import LocalEngine, ScoreRequest
 from tests.bot.conftest import make_settings
 
 ANN, BOB = Actor.local("ann"), Actor.local("bob")
@@ -193,3 +196,56 @@ async def test_deleting_ones_data_deletes_ones_profile(app: App) -> None:
     varied = await app.service.vary(BOB, shared.job_id, 1, strong=False)
     assert await app.runner.run(varied.job_id) == "failed"
     assert "adapter was deleted" in ((await app.service.show(varied.job_id)).error or "")
+
+
+async def test_rate_offers_the_candidate_under_test_against_what_it_would_replace(
+    app: App,
+) -> None:
+    collecting = await trained_candidate(app)
+    await grid(app, ANN)  # a blind grid: two pictures of each
+    await grid(app, BOB, "a blue square --steps 2")
+
+    pair = await app.rating.next_pair(ANN)
+
+    assert pair is not None
+    versions = {
+        image.id: image.model
+        for job in await app.service.list_jobs(None, 50)
+        for image in (await app.service.show(job.job_id, reveal=True)).images
+    }
+    base = model_version_name(app.settings.model)
+    assert {versions[pair.left.id], versions[pair.right.id]} == {collecting.candidate, base}
+
+
+async def test_with_a_profile_rate_offers_the_pair_it_is_least_sure_between(app: App) -> None:
+    collecting = await trained_candidate(app)
+    assert collecting.candidate is not None
+    await blind_votes(app, ANN, collecting.candidate, wins=6, losses=0)
+    await Flywheel(app).turn()
+    bobs = await app.service.show(await grid(app, BOB, "a green star --steps 2"))
+    others = await app.service.show(await grid(app, BOB, "a green star --steps 2 --seed 5"))
+    pictures = [*bobs.images, *others.images]
+    version = next(
+        v for v in await ModelRegistry(app.database).list() if v.name == collecting.candidate
+    )
+    assert version.adapter is not None
+
+    # Every prompt Ann rated so far is used up but Bob's green stars: they come next.
+    while (pair := await app.rating.next_pair(ANN)) is not None and pair.prompt != "a green star":
+        await app.rating.record(ANN, pair.left.id, pair.right.id, Choice.SKIP)
+    assert pair is not None
+    scores = await app.engine.preference_scores(
+        ScoreRequest(
+            model=version.base_model,
+            adapter=version.adapter,
+            prompt="a green star",
+            images=tuple(PILImage.open(image.path).convert("RGB") for image in pictures),
+        )
+    )
+    gap = {
+        frozenset((a.id, b.id)): abs(scores[i] - scores[j])
+        for i, a in enumerate(pictures)
+        for j, b in enumerate(pictures)
+        if i < j and a.sha256 != b.sha256
+    }
+    assert gap[frozenset((pair.left.id, pair.right.id))] == min(gap.values())
