@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -18,10 +20,14 @@ from bot.lab.loop.options import LoopOptions
 from bot.lab.loop.personal_options import PersonalOptions
 from engine.train.options import TrainingOptions, options_problem
 
+T = TypeVar("T")
+Stage = Callable[[str], None]
+
 if TYPE_CHECKING:
     from bot.config import Settings
     from bot.lab.loop.demo import LoopResult
     from bot.lab.loop.personal import PersonalResult
+    from engine import LocalEngine
 
 
 # The options' own defaults: one place says what the demo does when it is not told.
@@ -33,6 +39,8 @@ _FLAGS = {
     "people": "--people",
     "grids_per_person": "--grids",
     "people_per_group": "--people",
+    "train_steps": "--profile-train-steps",
+    "profile_min_signals": "--min-signals",
     "comparison_grids_per_person": "--comparison-grids",
     "steps": "--steps",
     "seed": "--seed",
@@ -60,7 +68,10 @@ def loop_demo(
         ),
     ] = None,
     taste: Annotated[
-        str, typer.Option("--taste", help="The simulated people's hidden taste: larger or redder.")
+        str,
+        typer.Option(
+            "--taste", help="The simulated people's hidden taste: larger, smaller or redder."
+        ),
     ] = DEFAULTS.taste,
     people: Annotated[
         int | None,
@@ -110,9 +121,27 @@ def loop_demo(
             help="Two groups with opposite tastes and a random-click control on one server; the "
             "flywheel trains, tests and promotes each person's profile and the server's by "
             "itself; blind panels then judge each group's own profiles, the other group's and "
-            "the community's (--people is per group; the training flags do not apply).",
+            "the community's (--people is per group; the training flags do not apply: "
+            "--profile-train-steps and --min-signals do).",
         ),
     ] = False,
+    profile_train_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--profile-train-steps",
+            min=1,
+            help=f"--personal: training steps of each profile (default {PERSONAL.train_steps}).",
+        ),
+    ] = None,
+    min_signals: Annotated[
+        int | None,
+        typer.Option(
+            "--min-signals",
+            min=1,
+            help="--personal: signals a person gives before their profile is first trained "
+            f"(default {PERSONAL.profile_min_signals}).",
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object on stdout.")
     ] = False,
@@ -123,7 +152,8 @@ def loop_demo(
 
     settings = read_settings()
     if personal:
-        _personal(out, people, grids, comparison_grids, steps, seed, settings, as_json)
+        chosen = PersonalChoices(people, grids, comparison_grids, profile_train_steps, min_signals)
+        _personal(out, chosen, steps, seed, settings, as_json)
         return
     methods = tuple(dict.fromkeys(name.strip().lower() for name in (method or DEFAULTS.methods)))
     try:
@@ -141,29 +171,14 @@ def loop_demo(
         )
     except ValidationError as error:
         fail(options_problem(error, _FLAGS), 2)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    folder = (out or settings.data_dir / "loop-demo" / stamp).resolve()
-    show_stages = not as_json and sys.stderr.isatty()
+    folder = (out or settings.data_dir / "loop-demo" / _stamp()).resolve()
 
-    def stage(text: str) -> None:
-        if show_stages:
-            stderr.print(f"[bold]loop-demo[/] {text}")
+    async def demo(engine: LocalEngine, stage: Stage) -> LoopResult:
+        from bot.lab.loop.demo import run_loop_demo
 
-    import asyncio
+        return await run_loop_demo(options, folder, settings, engine, stage)
 
-    from bot.lab.loop.demo import demo_engine, run_loop_demo
-    from engine.chatter import silence_library_progress
-
-    silence_library_progress()
-
-    async def work() -> LoopResult:
-        async with demo_engine(settings) as engine:
-            return await run_loop_demo(options, folder, settings, engine, stage)
-
-    try:
-        result = asyncio.run(work())
-    except UserError as error:
-        fail(str(error), 2)
+    result = _run(demo, settings, "loop-demo", as_json)
     if as_json:
         print(json.dumps(result.to_json()))
         return
@@ -199,11 +214,20 @@ def _print(result: LoopResult) -> None:
     print(f"{found['minutes']:.1f} minutes")
 
 
+@dataclass(frozen=True)
+class PersonalChoices:
+    """The flags ``--personal`` reads, None where not given."""
+
+    people: int | None
+    grids: int | None
+    comparison_grids: int | None
+    train_steps: int | None
+    min_signals: int | None
+
+
 def _personal(
     out: Path | None,
-    people: int | None,
-    grids: int | None,
-    comparison_grids: int | None,
+    chosen: PersonalChoices,
     steps: int,
     seed: int,
     settings: Settings,
@@ -212,38 +236,26 @@ def _personal(
     """``loop-demo --personal``: the flywheel for each person, by itself."""
     try:
         options = PersonalOptions(
-            people_per_group=people or PERSONAL.people_per_group,
-            grids_per_person=grids or PERSONAL.grids_per_person,
-            comparison_grids_per_person=comparison_grids or PERSONAL.comparison_grids_per_person,
+            people_per_group=chosen.people or PERSONAL.people_per_group,
+            grids_per_person=chosen.grids or PERSONAL.grids_per_person,
+            comparison_grids_per_person=(
+                chosen.comparison_grids or PERSONAL.comparison_grids_per_person
+            ),
+            train_steps=chosen.train_steps or PERSONAL.train_steps,
+            profile_min_signals=chosen.min_signals or PERSONAL.profile_min_signals,
             steps=steps,
             seed=seed,
         )
     except ValidationError as error:
         fail(options_problem(error, _FLAGS), 2)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    folder = (out or settings.data_dir / "loop-demo" / f"personal-{stamp}").resolve()
-    show_stages = not as_json and sys.stderr.isatty()
+    folder = (out or settings.data_dir / "loop-demo" / f"personal-{_stamp()}").resolve()
 
-    def stage(text: str) -> None:
-        if show_stages:
-            stderr.print(f"[bold]loop-demo --personal[/] {text}")
+    async def demo(engine: LocalEngine, stage: Stage) -> PersonalResult:
+        from bot.lab.loop.personal import run_personal_demo
 
-    import asyncio
+        return await run_personal_demo(options, folder, settings, engine, stage)
 
-    from bot.lab.loop.demo import demo_engine
-    from bot.lab.loop.personal import run_personal_demo
-    from engine.chatter import silence_library_progress
-
-    silence_library_progress()
-
-    async def work() -> PersonalResult:
-        async with demo_engine(settings) as engine:
-            return await run_personal_demo(options, folder, settings, engine, stage)
-
-    try:
-        result = asyncio.run(work())
-    except UserError as error:
-        fail(str(error), 2)
+    result = _run(demo, settings, "loop-demo --personal", as_json)
     found = result.to_json()
     if as_json:
         print(json.dumps(found))
@@ -274,4 +286,38 @@ def _personal(
         f"the flywheel by itself: {found['promotions']} promotions, "
         f"{found['retirements']} retirements, {len(found['rounds'])} rounds"
     )
+    if found["training_seconds"]["mean"] is not None:
+        print(f"a profile trained in {found['training_seconds']['mean']:.0f} s on average")
     print(f"{found['minutes']:.1f} minutes")
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _run(
+    demo: Callable[[LocalEngine, Stage], Awaitable[T]], settings: Settings, name: str, quiet: bool
+) -> T:
+    """Run a demo on an engine of its own, telling its stages on a terminal; a refusal ends in
+    one line."""
+    import asyncio
+
+    from bot.lab.loop.demo import demo_engine
+    from engine.chatter import silence_library_progress
+
+    show_stages = not quiet and sys.stderr.isatty()
+
+    def stage(text: str) -> None:
+        if show_stages:
+            stderr.print(f"[bold]{name}[/] {text}")
+
+    silence_library_progress()
+
+    async def work() -> T:
+        async with demo_engine(settings) as engine:
+            return await demo(engine, stage)
+
+    try:
+        return asyncio.run(work())
+    except UserError as error:
+        fail(str(error), 2)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -36,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.core.actor import Actor
 from bot.core.app import App
 from bot.core.data.exports import time_stamp
+from bot.core.errors import UserError
 from bot.core.loop.decisions import Verdict, described, judge
 from bot.core.loop.recipe import LOOP_TRAINING, preference_training
 from bot.core.models.registry import ModelRegistry, serve_only, serving_versions
@@ -165,16 +167,23 @@ class Flywheel:
             await session.flush()
             round_ids.append(started.id)
 
-        try:
-            await self._app.service.queue_data_job(
-                FLYWHEEL_ACTOR,
-                JobKind.EXPORT,
-                JobParameters.for_data(export=request),
-                with_job=with_job,
-            )
-        except Superseded:
+        if not await self._queue(JobParameters.for_data(export=request), with_job):
             return None
         return Happened(round_ids[0], key, "started", f"{signals} signals")
+
+    async def _queue(
+        self, parameters: JobParameters, with_job: Callable[[AsyncSession, Job], Awaitable[None]]
+    ) -> bool:
+        """Queue the flywheel's export or fine-tune job with what ``with_job`` writes beside it;
+        False when another process moved the round first (then nothing was written)."""
+        kind = JobKind.EXPORT if parameters.export is not None else JobKind.FINE_TUNE
+        try:
+            await self._app.service.queue_data_job(
+                FLYWHEEL_ACTOR, kind, parameters, with_job=with_job
+            )
+        except Superseded:
+            return False
+        return True
 
     def _due(self, owner: int | None, signals: int, rounds: list[FlywheelRound]) -> bool:
         """Whether a profile with these signals and these rounds (newest first) gets a new one."""
@@ -237,10 +246,17 @@ class Flywheel:
                 if await self._fail(found, why):
                     happened.append(Happened(found.id, key, "failed", why))
             elif job.status is JobStatus.DONE:
-                if found.status is RoundStatus.EXPORTING:
-                    moved = await self._train(found, job)
-                else:
-                    moved = await self._register(found, key, job)
+                try:
+                    if found.status is RoundStatus.EXPORTING:
+                        moved = await self._train(found, job)
+                    else:
+                        moved = await self._register(found, key, job)
+                except (UserError, OSError, KeyError, ValueError) as error:
+                    # What the job made cannot go on (no liked picture to learn from, an
+                    # adapter folder gone): the round ends here, and says why.
+                    if await self._fail(found, str(error) or type(error).__name__):
+                        happened.append(Happened(found.id, key, "failed", str(error)))
+                    continue
                 if moved is not None:
                     happened.append(Happened(found.id, key, *moved))
         return happened
@@ -263,6 +279,10 @@ class Flywheel:
         outcome = export.outcome or {}
         folder = Path(outcome["folder"])
         positive, negative = await asyncio.to_thread(label_counts, folder)
+        if positive == 0:
+            raise UserError(
+                "nothing liked to learn from: every picture in its data was passed over"
+            )
         training = preference_training(
             LOOP_TRAINING.changed(
                 steps=self._settings.flywheel_train_steps,
@@ -297,14 +317,7 @@ class Flywheel:
             if not rows_changed(moved):
                 raise Superseded
 
-        try:
-            await self._app.service.queue_data_job(
-                FLYWHEEL_ACTOR,
-                JobKind.FINE_TUNE,
-                JobParameters.for_data(fine_tune=request),
-                with_job=with_job,
-            )
-        except Superseded:
+        if not await self._queue(JobParameters.for_data(fine_tune=request), with_job):
             return None
         return "training", f"{positive} liked and {negative} passed-over pictures"
 

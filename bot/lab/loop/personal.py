@@ -104,6 +104,8 @@ class PersonalResult:
     control: _Tally
     rounds: list[RoundView]
     activity: Activity
+    # Each profile's training, in seconds (the fine-tune jobs' own count), by round.
+    training_seconds: dict[int, float]
     seconds: float
 
     @property
@@ -120,6 +122,12 @@ class PersonalResult:
             "promotions": self.promotions,
             "retirements": sum(view.status == "retired" for view in self.rounds),
             "rounds": [view.to_json() for view in self.rounds],
+            "training_seconds": {
+                "each": self.training_seconds,
+                "mean": round(fmean(self.training_seconds.values()), 1)
+                if self.training_seconds
+                else None,
+            },
             "grids": self.activity.grids,
             "upscales": self.activity.upscales,
             "rerolls": self.activity.rerolls,
@@ -197,8 +205,9 @@ async def run_personal_demo(
         }
         judged = await server.panel(groups[0], fresh, options, base, randoms)
         rounds = await history(app.database)
+        training = await server.training_seconds(rounds)
     return PersonalResult(
-        options, folder, results, judged, rounds, activity, time.perf_counter() - clock
+        options, folder, results, judged, rounds, activity, training, time.perf_counter() - clock
     )
 
 
@@ -256,6 +265,15 @@ class _Server:
                 return
             for job in queued:
                 await self.app.runner.run(job)
+
+    async def training_seconds(self, rounds: Sequence[RoundView]) -> dict[int, float]:
+        seconds = {}
+        for view in rounds:
+            if view.fine_tune_job is not None:
+                outcome = (await self.app.service.show(view.fine_tune_job)).outcome or {}
+                if "seconds" in outcome:
+                    seconds[view.id] = float(outcome["seconds"])
+        return seconds
 
     async def testing(self, people: Sequence[SimulatedPerson]) -> list[SimulatedPerson]:
         """The people whose own candidate still collects votes."""

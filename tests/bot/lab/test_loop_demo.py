@@ -81,7 +81,7 @@ def test_a_short_demo_runs_the_whole_loop_and_counts_every_blind_click(
 @pytest.mark.parametrize(
     ("args", "reason"),
     [
-        (("--taste", "bitter"), "--taste: the taste is one of larger, redder"),
+        (("--taste", "bitter"), "--taste: the taste is one of larger, smaller, redder"),
         (("--method", "sgd"), "--method"),
         (("--people", "0"), "--people"),
         (("--average-last", "1"), "--average-last"),
@@ -128,3 +128,43 @@ def test_people_who_never_get_what_they_like_leave_nothing_to_train_on_and_are_t
     assert "dpo has nothing to train on" in err and str(out / "main") in err
     # What the people did is kept to look at.
     assert (out / "main" / "pickloop.db").is_file()
+
+
+@pytest.mark.slow
+def test_a_short_personal_demo_runs_the_flywheel_by_itself_and_judges_every_profile(
+    demo_env: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The embedded model, which draws things large and small, as the people's tastes need.
+    monkeypatch.delenv("PICKLOOP_MODEL")
+    out = tmp_path / "personal"
+    grids, comparison_grids = 4, 2
+
+    found = produced(
+        capsys, "loop-demo", "--personal", "--out", str(out), "--people", "1",
+        "--grids", str(grids), "--comparison-grids", str(comparison_grids), "--steps", "4",
+        "--profile-train-steps", "2", "--min-signals", "3",
+    )  # fmt: skip
+
+    assert {"groups", "control_win_rate", "control_win_rate_ci", "promotions", "minutes"} <= set(
+        found
+    )
+    assert [group["taste"] for group in found["groups"]] == ["larger", "smaller"]
+    for group in found["groups"]:
+        for name in ("own_profile", "other_profile", "community"):
+            assert {f"{name}_win_rate", f"{name}_win_rate_ci"} <= set(group)
+        # Each person's profile was trained by the flywheel and judged: one vote a panel grid.
+        assert group["own_profile_votes"] == comparison_grids
+        assert group["other_profile_votes"] == comparison_grids
+        low, high = group["own_profile_win_rate_ci"]
+        assert 0 <= low <= group["own_profile_win_rate"] <= high <= 1
+    # Every person's round (two tasters and two random clickers) ran without an operator.
+    personal = [r for r in found["rounds"] if r["profile"] != "server"]
+    assert len(personal) == 4
+    assert all(r["candidate"] and r["export_fingerprint"] for r in personal)
+    assert all(r["status"] in ("collecting", "promoted", "retired") for r in personal)
+    assert found["promotions"] == sum(r["status"] == "promoted" for r in found["rounds"])
+    assert found["training_seconds"]["mean"] > 0
+    assert not (demo_env / "bot.db").exists()

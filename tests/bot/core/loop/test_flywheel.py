@@ -249,3 +249,49 @@ async def test_with_a_profile_rate_offers_the_pair_it_is_least_sure_between(app:
         if i < j and a.sha256 != b.sha256
     }
     assert gap[frozenset((pair.left.id, pair.right.id))] == min(gap.values())
+
+
+@pytest.fixture
+async def server_app(
+    tmp_path: Path, database_url: str, tiny_model_dir: Path, local_engine: LocalEngine
+) -> AsyncIterator[App]:
+    """No personal profiles here: the server's first round starts at three signals."""
+    settings = make_settings(
+        tmp_path / "server-data",
+        database_url,
+        tiny_model_dir,
+        profile_min_signals=1000,
+        flywheel_min_new_signals=3,
+        flywheel_train_steps=2,
+        flywheel_min_votes=4,
+        flywheel_share=1.0,
+    )
+    async with open_app(settings, engine=local_engine) as opened:
+        yield opened
+
+
+async def test_the_servers_profile_is_judged_by_everyone_and_serves_once_promoted(
+    server_app: App,
+) -> None:
+    app = server_app
+    first = await grid(app, ANN)
+    for index, who in ((1, ANN), (2, BOB), (3, BOB)):
+        await upscale_click(app, who, first, index)
+    collecting = await turn_until(app, "server", "collecting")
+    assert collecting.candidate is not None
+    # Everyone's votes count: two of Ann's and two of Bob's.
+    await blind_votes(app, ANN, collecting.candidate, wins=2, losses=0)
+    await blind_votes(app, BOB, collecting.candidate, wins=2, losses=0)
+    await Flywheel(app).turn()
+    [promoted] = await history(app.database, "server")
+    assert (promoted.status, promoted.votes.wins) == ("promoted", 4)
+
+    plain = await app.service.show(await grid(app, BOB), reveal=True)
+    assert {image.model for image in plain.images} == {collecting.candidate}
+    server = await app.service.imagine(ANN, "a red circle --p server")
+    assert (await app.service.show(server.job_id, reveal=True)).model == collecting.candidate
+
+    await rollback(app.database, "server")
+    base = model_version_name(app.settings.model)
+    again = await app.service.show(await grid(app, BOB), reveal=True)
+    assert {image.model for image in again.images} == {base}
