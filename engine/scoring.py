@@ -44,7 +44,9 @@ def implicit_rewards(model: LoadedModel, request: ScoreRequest) -> list[float]:
     rewards = torch.zeros(count)
     for share in _TIMESTEP_SHARES:
         timesteps = torch.full((count,), int(steps * share), dtype=torch.long)
-        noise = torch.randn(latents.shape, generator=generator)
+        # One noise for every picture: each is judged under the same conditions as the others
+        # (as Diffusion-DPO noises both pictures of a pair alike), whatever their order.
+        noise = torch.randn((1, *latents.shape[1:]), generator=generator).repeat(count, 1, 1, 1)
         noisy = scheduler.add_noise(latents, noise, timesteps).to(device, unet.dtype)
         target = denoising_target(scheduler, latents, noise, timesteps).to(device)
 
