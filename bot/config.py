@@ -163,7 +163,9 @@ class Settings(BaseSettings):
     )
 
     profile_min_signals: int = Field(
-        default=40,
+        # About twenty grids' worth of a person's clicks: in the personal loop demo, profiles
+        # trained at 28 signals won their owners' blind votes (docs/flywheel.md).
+        default=30,
         ge=1,
         description="Signals (U-clicks, reactions, /rate answers) a person gives before their "
         "profile (--p) is first trained.",

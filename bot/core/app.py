@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from bot.config import Settings
 from bot.core.data.data_jobs import DataJobs
 from bot.core.data.exports import ExportHandler
-from bot.core.data.training_jobs import FineTuneHandler
+from bot.core.data.training_jobs import FineTuneHandler, TrainingThread
 from bot.core.errors import SetupError
 from bot.core.jobs.handlers import Handlers, JobHandler
 from bot.core.jobs.pictures import PictureHandler
@@ -85,7 +85,11 @@ class App:
 
 
 def job_handlers(
-    settings: Settings, database: Database, store: ImageStore, engine: Engine
+    settings: Settings,
+    database: Database,
+    store: ImageStore,
+    engine: Engine,
+    training_thread: TrainingThread | None = None,
 ) -> Handlers:
     """What runs each kind of job (see ``bot.core.jobs.handlers``)."""
     pictures = PictureHandler(database, store, engine)
@@ -93,7 +97,7 @@ def job_handlers(
         kind: pictures for kind in JobKind if kind.makes_pictures
     }
     handlers[JobKind.EXPORT] = ExportHandler(settings)
-    handlers[JobKind.FINE_TUNE] = FineTuneHandler(settings)
+    handlers[JobKind.FINE_TUNE] = FineTuneHandler(settings, training_thread)
     return handlers
 
 
@@ -140,10 +144,12 @@ async def open_app(
     *,
     chance: random.Random | None = None,
     run_own_jobs: bool = True,
+    training_thread: TrainingThread | None = None,
 ) -> AsyncIterator[App]:
     """Open everything a front end needs; an engine passed in is shared and left open.
     `chance` (seeded) makes the job service's new seeds and blind layouts repeatable.
-    `run_own_jobs`: jobs this process asks for are claimed by it (see ``JobService``)."""
+    `run_own_jobs`: jobs this process asks for are claimed by it (see ``JobService``).
+    `training_thread`: where fine-tune jobs train (see ``FineTuneHandler``)."""
     make_data_folder(settings)
     database = await open_configured_database(settings)
     own_engine = engine is None
@@ -157,7 +163,7 @@ async def open_app(
     )
     runner = JobRunner(
         database,
-        job_handlers(settings, database, store, active_engine),
+        job_handlers(settings, database, store, active_engine, training_thread),
         worker_id,
         settings.job_lease_seconds,
     )

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL.Image import Image
 
-from engine import EngineError, LocalEngine, ModelInfo, Progress
+from engine import EngineError, LocalEngine, ModelInfo, Progress, ScoreRequest
 from tests.engine.support import RequestFactory
 from tests.engine.test_adapters import make_adapter
 from tests.fixtures.ray_cluster import LocalCluster
@@ -138,6 +138,12 @@ async def test_a_lora_version_draws_on_the_cluster_what_it_draws_here(
     remote = await cluster_engine.generate(tuned)
     assert pixels(remote) == pixels(await local_engine.generate(tuned))
     assert pixels(remote) != pixels(await cluster_engine.generate(request_for(seeds=(1, 2, 3, 4))))
+    # A profile's preference between pictures (what /rate asks) is read on the cluster too.
+    asked = ScoreRequest(
+        model=str(tiny_model_dir), adapter=str(adapter), prompt="a red circle", images=tuple(remote)
+    )
+    scores = await cluster_engine.preference_scores(asked)
+    assert scores == pytest.approx(await local_engine.preference_scores(asked), abs=1e-6)
 
 
 async def test_an_adapter_travels_by_its_hash_and_damage_is_refused(

@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 
 from bot.config import Settings
 from bot.core.jobs.handlers import JobResult
-from bot.core.models.fine_tune import fine_tune
+from bot.core.models.fine_tune import FineTuned, fine_tune
 from engine.train.options import TrainingOptions
 from engine.types import Progress, ProgressCallback
 from storage.models import Job
+
+# Where a fine-tune's torch work runs: a thread of its own by default.
+TrainingThread = Callable[[Callable[[], FineTuned]], Awaitable[FineTuned]]
 
 
 class FineTuneHandler:
     """Trains the adapter a fine-tune job asks for, resuming from its checkpoints when the job
     is run again after its worker died."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, thread: TrainingThread | None = None) -> None:
         self._settings = settings
+        # A thread of its own, not the engine's: pictures go on being drawn while it trains.
+        # A process that draws nothing meanwhile (the loop demo) may train on the engine's
+        # thread instead, where torch runs faster on a CPU (LocalEngine.run_on_engine_thread).
+        self._thread: TrainingThread = thread or _own_thread
 
     async def run(self, job: Job, on_progress: ProgressCallback | None) -> JobResult:
         request = job.parameters.fine_tune
@@ -38,17 +47,22 @@ class FineTuneHandler:
                 train_on_cluster, options, request, self._settings, step_done
             )
             return JobResult(outcome=on_cluster.to_json())
-        # A thread of its own, not the engine's: pictures go on being drawn while it trains.
-        done = await asyncio.to_thread(
-            fine_tune,
-            options,
-            request.data,
-            Path(request.out),
-            settings=self._settings,
-            model=request.model,
-            work=Path(request.work),
-            # Progress goes to the job (a CLI's bar, Discord's message), not the trainer's bar.
-            progress=False,
-            on_step=step_done,
+        done = await self._thread(
+            partial(
+                fine_tune,
+                options,
+                request.data,
+                Path(request.out),
+                settings=self._settings,
+                model=request.model,
+                work=Path(request.work),
+                # Progress goes to the job (a CLI's bar, Discord's message), not the trainer's.
+                progress=False,
+                on_step=step_done,
+            )
         )
         return JobResult(outcome=done.to_json())
+
+
+async def _own_thread(work: Callable[[], FineTuned]) -> FineTuned:
+    return await asyncio.to_thread(work)

@@ -164,7 +164,10 @@ async def run_personal_demo(
     everyone = [*itertools.chain.from_iterable(groups), *control]
     server_settings = _server_settings(settings, folder, options, len(everyone))
     chance = random.Random(f"loop-demo-personal-service-{options.seed}")
-    async with open_app(server_settings, engine=engine, chance=chance) as app:
+    # The demo draws nothing while a profile trains: training on the engine's thread is faster.
+    async with open_app(
+        server_settings, engine=engine, chance=chance, training_thread=engine.run_on_engine_thread
+    ) as app:
         server = _Server(app, Community(app, options.seed), engine)
         asked = prompts(options.seed, tastes[0].leaves_open)
         activity = Activity()

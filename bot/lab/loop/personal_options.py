@@ -21,23 +21,23 @@ class PersonalOptions(BaseModel):
         20, ge=1, description="Rounds of everyone using the bot before the proof."
     )
     test_rounds: int = Field(
-        12,
+        4,
         ge=0,
         description="Rounds at most, after those, for the flywheel's blind tests still "
         "collecting votes.",
     )
     comparison_grids_per_person: int = Field(
-        10, ge=1, description="Prompts each person imagines per blind panel of the proof."
+        8, ge=1, description="Prompts each person imagines per blind panel of the proof."
     )
     steps: int = Field(12, ge=1, description="Denoising steps of every grid.")
     profile_min_signals: int = Field(
-        18, ge=1, description="Signals a person gives before their profile is first trained."
+        28, ge=1, description="Signals a person gives before their profile is first trained."
     )
     min_votes: int = Field(8, ge=1, description="Votes a candidate collects before it is judged.")
     train_steps: int = Field(60, ge=1, description="Training steps of each profile's adapter.")
     train_batch: int = Field(16, ge=1, description="Pictures per training step.")
     extrapolate: float = Field(
-        5.0, ge=1, description="Adapters written as this many times the change training made."
+        6.0, ge=1, description="Adapters written as this many times the change training made."
     )
     seed: int = Field(0, ge=0, description="The people, their prompts and the training.")
 
