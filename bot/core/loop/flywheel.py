@@ -40,6 +40,7 @@ from bot.core.data.exports import time_stamp
 from bot.core.errors import UserError
 from bot.core.loop.decisions import Verdict, described, judge
 from bot.core.loop.recipe import LOOP_TRAINING, preference_training
+from bot.core.models.profiles import next_training_at
 from bot.core.models.registry import ModelRegistry, serve_only, serving_versions
 from storage.db import rows_changed
 from storage.labels.versions import VoteBook, vote_book
@@ -187,22 +188,16 @@ class Flywheel:
 
     def _due(self, owner: int | None, signals: int, rounds: list[FlywheelRound]) -> bool:
         """Whether a profile with these signals and these rounds (newest first) gets a new one."""
-        settings = self._settings
-        if not rounds:
-            # A person's first profile once they said enough; the server's once its people
-            # said as much as any later round waits for.
-            first = (
-                settings.profile_min_signals
-                if owner is not None
-                else settings.flywheel_min_new_signals
-            )
-            return signals >= first
-        last = rounds[0]
-        if signals >= last.signals + settings.flywheel_min_new_signals:
+        last = rounds[0] if rounds else None
+        at = next_training_at(
+            last.signals if last is not None else None, self._settings, server=owner is None
+        )
+        if signals >= at:
             return True
-        every = settings.flywheel_every_hours
+        every = self._settings.flywheel_every_hours
         return (
             owner is None
+            and last is not None
             and every > 0
             and signals > last.signals
             and utcnow() - last.created_at >= timedelta(hours=every)

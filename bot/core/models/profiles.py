@@ -84,10 +84,13 @@ class ProfileStatus:
         }
 
 
-def next_training_at(signals_at_last_round: int | None, settings: Settings) -> int:
-    """The signal count at which a profile's next round starts."""
+def next_training_at(
+    signals_at_last_round: int | None, settings: Settings, *, server: bool = False
+) -> int:
+    """The signal count at which a profile's next round starts: a person's first once they
+    said enough, the server's first and every later one once that many new signals came."""
     if signals_at_last_round is None:
-        return settings.profile_min_signals
+        return settings.flywheel_min_new_signals if server else settings.profile_min_signals
     return signals_at_last_round + settings.flywheel_min_new_signals
 
 
@@ -110,8 +113,9 @@ class Profiles:
             signals,
             profile,
             last,
-            # Rounds that failed leave the count where it was: the next try waits for no more.
-            next((r.signals for r in rounds if r.status is not RoundStatus.FAILED), None),
+            # As the flywheel counts (bot.core.loop.flywheel): from the last round, whatever
+            # became of it; a failed one waits for new signals too.
+            rounds[0].signals if rounds else None,
             bool(user.defaults.get(PERSONALIZE, False)),
             shares,
         )

@@ -4,10 +4,12 @@ signals, its candidate is compared blind in their own grids and judged by their 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from PIL import Image as PILImage
+from sqlalchemy import update
 
 from bot.config import Settings
 from bot.core.actor import Actor
@@ -19,6 +21,7 @@ from bot.core.loop.history import RoundView, history, rollback
 from bot.core.models.registry import ModelRegistry
 from bot.core.people.rating import Choice
 from engine import LocalEngine, ScoreRequest
+from storage.models import FlywheelRound, utcnow
 from tests.bot.conftest import make_settings
 
 ANN, BOB = Actor.local("ann"), Actor.local("bob")
@@ -295,3 +298,29 @@ async def test_the_servers_profile_is_judged_by_everyone_and_serves_once_promote
     base = model_version_name(app.settings.model)
     again = await app.service.show(await grid(app, BOB), reveal=True)
     assert {image.model for image in again.images} == {base}
+
+
+async def test_a_failed_round_says_why_and_the_servers_schedule_starts_the_next(
+    server_app: App,
+) -> None:
+    hourly = server_app.settings.model_copy(update={"flywheel_every_hours": 1.0})
+    async with open_app(hourly, engine=server_app.engine) as opened:
+        first = await grid(opened, ANN)
+        for index in (1, 2, 3):
+            await upscale_click(opened, ANN, first, index)
+        started = await turn_until(opened, "server", "exporting")
+        assert started.export_job is not None
+        # An admin cancels its export: the round fails with why, and waits for new signals.
+        await opened.moderation.cancel(ANN, started.export_job, manages_server=True)
+        failed = await turn_until(opened, "server", "failed")
+        assert failed.reason
+        await upscale_click(opened, BOB, first, 4)  # one more: fewer than three new
+        assert await Flywheel(opened).turn() == []
+
+        # An hour after the last round, any new signal starts the next one.
+        async with opened.database.sessions.begin() as session:
+            await session.execute(
+                update(FlywheelRound).values(created_at=utcnow() - timedelta(hours=2))
+            )
+        [happened] = await Flywheel(opened).turn()
+        assert (happened.profile, happened.what) == ("server", "started")
