@@ -11,7 +11,17 @@ from sqlalchemy.exc import IntegrityError
 
 from storage import Database, User, open_database
 
-HEAD_TABLES = {"alembic_version", "users", "model_versions", "jobs", "images", "events"}
+HEAD_TABLES = {
+    "alembic_version",
+    "users",
+    "model_versions",
+    "jobs",
+    "images",
+    "events",
+    "profiles",
+    "profile_shares",
+    "flywheel_rounds",
+}
 
 
 async def _tables(database: Database) -> set[str]:

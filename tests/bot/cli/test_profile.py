@@ -31,6 +31,7 @@ def history_until(capsys: pytest.CaptureFixture[str], status: str) -> dict[str, 
         time.sleep(0.3)
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_flywheel_from_the_terminal(
     cli_env: dict[str, str],
     capsys: pytest.CaptureFixture[str],

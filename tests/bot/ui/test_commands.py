@@ -43,6 +43,7 @@ async def test_commands_are_registered_once_until_they_change(
         "imagine",
         "info",
         "privacy",
+        "profile",
         "rate",
         "settings",
         "show",
@@ -50,3 +51,8 @@ async def test_commands_are_registered_once_until_they_change(
     assert [option["name"] for option in commands["imagine"]["options"]] == ["prompt"]
     assert commands["imagine"]["options"][0]["required"] is True
     assert [option["name"] for option in commands["show"]["options"]] == ["job_id"]
+    assert [option["name"] for option in commands["profile"]["options"]] == [
+        "show",
+        "share",
+        "revoke",
+    ]

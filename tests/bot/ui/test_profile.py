@@ -50,6 +50,7 @@ async def refusal(fake: FakeDiscord, gateway: Gateway, person: Person, prompt: s
     return str(said.json["content"])
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_a_profile_is_trained_tested_and_promoted_by_itself_from_discord_clicks(
     start_bot: StartBot, fake_discord: FakeDiscord, app: App
 ) -> None:

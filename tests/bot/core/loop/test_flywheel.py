@@ -1,5 +1,8 @@
 """The flywheel, driven by what people did: a person's profile trains once they gave enough
-signals, its candidate is compared blind in their own grids and judged by their votes alone."""
+signals, its candidate is compared blind in their own grids and judged by their votes alone.
+
+Each test trains adapters; the ones that only add clicks and decisions on top of what the first
+tests check on both databases run on SQLite alone, to keep the suite's time."""
 
 from __future__ import annotations
 
@@ -122,6 +125,7 @@ async def blind_votes(
         await upscale_click(app, clicker or actor, shown.job_id, chosen[0].index)
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_a_candidate_is_promoted_retired_or_kept_collecting_by_its_owners_votes(
     app: App,
 ) -> None:
@@ -163,6 +167,7 @@ async def test_a_candidate_is_promoted_retired_or_kept_collecting_by_its_owners_
         await app.service.imagine(ANN, "a red circle --p")
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_a_candidate_its_owner_passes_over_is_retired(app: App) -> None:
     collecting = await trained_candidate(app)
     assert collecting.candidate is not None
@@ -175,6 +180,7 @@ async def test_a_candidate_its_owner_passes_over_is_retired(app: App) -> None:
     assert collecting.candidate not in {image.model for image in shown.images}
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_deleting_ones_data_deletes_ones_profile(app: App) -> None:
     collecting = await trained_candidate(app)
     assert collecting.candidate is not None
@@ -220,6 +226,7 @@ async def test_rate_offers_the_candidate_under_test_against_what_it_would_replac
     assert {versions[pair.left.id], versions[pair.right.id]} == {collecting.candidate, base}
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_with_a_profile_rate_offers_the_pair_it_is_least_sure_between(app: App) -> None:
     collecting = await trained_candidate(app)
     assert collecting.candidate is not None
