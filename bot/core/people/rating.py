@@ -118,28 +118,25 @@ class RatingService:
             user = await find_user(session, actor)
             refuse_if_blocked(user)
             user_id = user.id if user is not None else None
-            profile = await self._profile(session, user_id)
             found = await self._blind_test_pair(session, user_id, rng)
-            for prompt in [] if found else await self._prompts_left(session, user_id):
+            if found is not None:
+                return self._pair(*found)
+            profile = await self._profile(session, user_id)
+            for prompt in await self._prompts_left(session, user_id):
                 images = await asyncio.to_thread(
                     self._intact, await self._sample_images(session, prompt)
                 )
                 rated = await self._rated_pictures(session, user_id, prompt)
                 if profile is not None:
-                    found = await self._least_sure(profile, prompt, images, rated, rng)
+                    pair = await self._least_sure(profile, prompt, images, rated, rng)
                 else:
-                    found = pick_pair(images, _picture, rated, rng)
-                if found is not None:
-                    break
-        if found is None:
-            return None
-        left, right = found
-        prompt = await self._prompt_of(left)
-        return Pair(prompt, image_view(left, self._store), image_view(right, self._store))
+                    pair = pick_pair(images, _picture, rated, rng)
+                if pair is not None:
+                    return self._pair(prompt, *pair)
+        return None
 
-    async def _prompt_of(self, image: Image) -> str:
-        async with self._database.sessions() as session:
-            return (await session.get_one(Job, image.job_id)).prompt
+    def _pair(self, prompt: str, left: Image, right: Image) -> Pair:
+        return Pair(prompt, image_view(left, self._store), image_view(right, self._store))
 
     @staticmethod
     async def _profile(session: AsyncSession, user_id: int | None) -> ModelVersion | None:
@@ -154,9 +151,10 @@ class RatingService:
 
     async def _blind_test_pair(
         self, session: AsyncSession, user_id: int | None, rng: random.Random
-    ) -> tuple[Image, Image] | None:
+    ) -> tuple[str, Image, Image] | None:
         """A picture of the person's candidate under test and one of the version it would
-        replace, from one of their blind grids, not compared by them yet; None when none."""
+        replace, from one of their blind grids, not compared by them yet, with the grid's
+        prompt; None when none."""
         if user_id is None:
             return None
         profile = await profile_by_key(session, personal_key(user_id))
@@ -165,7 +163,7 @@ class RatingService:
             return None
         candidate, baseline = aliased(Image), aliased(Image)
         query = (
-            select(candidate, baseline)
+            select(Job.prompt, candidate, baseline)
             .join(baseline, baseline.job_id == candidate.job_id)
             .join(Job, Job.id == candidate.job_id)
             .where(
@@ -178,12 +176,13 @@ class RatingService:
             .order_by(func.random())
             .limit(self._images_per_prompt)
         )
-        for shown, other in (await session.execute(query)).all():
-            rated = await self._rated_pictures(session, user_id, await self._prompt_of(shown))
+        for prompt, shown, other in (await session.execute(query)).all():
+            rated = await self._rated_pictures(session, user_id, prompt)
             if frozenset((shown.sha256, other.sha256)) not in rated:
                 intact = await asyncio.to_thread(self._intact, [shown, other])
                 if len(intact) == 2:
-                    return (other, shown) if rng.random() < 0.5 else (shown, other)
+                    left, right = (other, shown) if rng.random() < 0.5 else (shown, other)
+                    return prompt, left, right
         return None
 
     async def _least_sure(
