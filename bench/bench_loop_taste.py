@@ -21,8 +21,8 @@ An adapter wins some prompts outright (it draws the thing large in every seed) a
 (it draws the things a little smaller, or so large they touch the picture's edge): one adapter
 scored 0.67 on 32 prompts and 0.55 on 48 others. Judge on many prompts (96 by default).
 
-    python bench/bench_loop_taste.py --folder /tmp/loop-taste [--taste larger] [--grids 40]
-        [--train-steps 500] [--learning-rate 5e-4] [--batch 32] [--training-seeds 0,1]
+    python bench/bench_loop_taste.py --folder /tmp/loop-taste [--taste larger] [--people 8]
+        [--grids 40] [--train-steps 500] [--learning-rate 5e-4] [--batch 32] [--training-seeds 0,1]
         [--arms taste,random] [--set OPTION=VALUE] [--extrapolations 1,2,3] [--prompts 96] [--json]
     python bench/bench_loop_taste.py --judge OUT/main/adapters/kto OUT/control/adapters/kto
 
@@ -186,6 +186,7 @@ def _collection_options(options: LoopOptions) -> dict[str, Any]:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     options = LoopOptions(
         taste=args.taste,
+        people=args.people,
         grids_per_person=args.grids,
         training=DEMO_TRAINING.changed(
             steps=args.train_steps, learning_rate=args.learning_rate, batch_size=args.batch
@@ -279,6 +280,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--folder", type=Path, help="the collected data (kept for later runs)")
     parser.add_argument("--taste", choices=sorted(TASTES), default=DEFAULTS.taste)
+    parser.add_argument(
+        "--people",
+        type=int,
+        default=DEFAULTS.people,
+        help="people whose clicks train each adapter (1: a personal profile's data)",
+    )
     parser.add_argument("--grids", type=int, default=DEFAULTS.grids_per_person)
     parser.add_argument("--train-steps", type=int, default=DEMO_TRAINING.steps)
     parser.add_argument("--learning-rate", type=float, default=DEMO_TRAINING.learning_rate)

@@ -189,7 +189,7 @@ async def test_a_grid_given_up_while_it_waits_on_a_replica_is_never_drawn(
 
     try:
         drawing = asyncio.ensure_future(
-            engine.generate(replace(request_for(steps=300), model=spec))
+            engine.generate(replace(request_for(steps=150), model=spec))
         )
         while (await in_hand())["ongoing"] < 1:
             pass

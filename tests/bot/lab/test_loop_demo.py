@@ -140,12 +140,12 @@ def test_a_short_personal_demo_runs_the_flywheel_by_itself_and_judges_every_prof
     # The embedded model, which draws things large and small, as the people's tastes need.
     monkeypatch.delenv("PICKLOOP_MODEL")
     out = tmp_path / "personal"
-    grids, comparison_grids = 4, 2
+    grids, comparison_grids = 3, 1
 
     found = produced(
         capsys, "loop-demo", "--personal", "--out", str(out), "--people", "1",
         "--grids", str(grids), "--comparison-grids", str(comparison_grids), "--steps", "4",
-        "--profile-train-steps", "2", "--min-signals", "3",
+        "--profile-train-steps", "1", "--min-signals", "3",
     )  # fmt: skip
 
     assert {"groups", "control_win_rate", "control_win_rate_ci", "promotions", "minutes"} <= set(
@@ -153,7 +153,7 @@ def test_a_short_personal_demo_runs_the_flywheel_by_itself_and_judges_every_prof
     )
     assert [group["taste"] for group in found["groups"]] == ["larger", "smaller"]
     # Every person's round (two tasters and two random clickers) ran without an operator: a
-    # candidate trained from their clicks, or (four grids say little) a failure that says why.
+    # candidate trained from their clicks, or (three grids say little) a failure that says why.
     personal = {r["profile"]: r for r in found["rounds"] if r["profile"] != "server"}
     assert sorted(personal) == ["larger-1", "random-1", "random-2", "smaller-1"]
     for found_round in personal.values():

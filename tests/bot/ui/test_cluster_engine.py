@@ -24,7 +24,9 @@ from tests.bot.ui.test_imagine import grid_posted, last_edit
 from tests.fixtures.ray_cluster import LocalCluster
 
 pytest.importorskip("ray.serve")
-pytestmark = pytest.mark.slow
+# What these tests check is the cluster's (replicas lost and back, grids handed over), not the
+# queue's database, which the storage and worker tests check on both: SQLite alone keeps CI short.
+pytestmark = [pytest.mark.slow, pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
 
 ALICE = Person(400_000_000_000_000_001, "alice")
 BOB = Person(400_000_000_000_000_002, "bob")
