@@ -205,6 +205,11 @@ class Settings(BaseSettings):
         description="A candidate that won waits for an operator's `pickloop models approve` "
         "instead of being promoted by itself.",
     )
+    flywheel_method: Literal["kto", "dpo"] = Field(
+        default="kto",
+        description="How candidates learn: kto from the liked and passed-over pictures of "
+        "grids; dpo from preference pairs, the ones a grid's U-click makes and /rate answers.",
+    )
     flywheel_train_steps: int = Field(
         default=250, ge=1, description="Training steps of each candidate's adapter."
     )

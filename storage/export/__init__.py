@@ -9,6 +9,7 @@ from storage.export.dataset import (
     export_from_database,
     finished_export,
     label_counts,
+    split_rows,
 )
 from storage.export.exclusions import Exclusions, load_exclusions
 from storage.export.formats import FORMATS, Format
@@ -31,4 +32,5 @@ __all__ = [
     "finished_export",
     "label_counts",
     "load_exclusions",
+    "split_rows",
 ]

@@ -282,6 +282,15 @@ def _move_into_place(staging: Path, out: Path) -> None:
     staging.rename(out)
 
 
+def split_rows(folder: Path, split: str = "train") -> int:
+    """The rows of a split of an export, of any layout (from the shards' metadata)."""
+    return sum(
+        pq.read_metadata(shard).num_rows
+        for shard in sorted((folder / "data").glob("*.parquet"))
+        if split_of(shard) == split
+    )
+
+
 def label_counts(folder: Path, split: str = "train") -> tuple[int, int]:
     """The liked and the passed-over pictures in a split of a ``kto`` export."""
     shards = [shard for shard in sorted((folder / "data").glob("*.parquet"))]

@@ -8,7 +8,7 @@ gives the same rankings in the same order.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,15 +21,19 @@ from storage.models import Event, Image, Job, JobKind, JobStatus, ModelVersion
 GRID_KINDS = (JobKind.IMAGINE, JobKind.VARIATION, JobKind.REROLL)
 
 
-async def iter_rankings(database: Database, *, batch: int = 200) -> AsyncIterator[GridRanking]:
+async def iter_rankings(
+    database: Database, *, batch: int = 200, showing: Collection[int] | None = None
+) -> AsyncIterator[GridRanking]:
     """Every finished grid that someone did something with (on it, on one of its images, or on
-    an upscale of one), in job-id order."""
+    an upscale of one), in job-id order. ``showing``: only the grids that could hold a vote on
+    one of these model versions: a picture of one, or a /rate answer that compared one of
+    their pictures with one of the grid's."""
     if batch < 1:
         raise ValueError("batch must be at least 1")
     after = 0
     while True:
         async with database.sessions() as session:
-            grids = await _grids_after(session, after, batch)
+            grids = await _grids_after(session, after, batch, showing)
             rankings = await _rankings(session, grids) if grids else []
         for ranking in rankings:
             yield ranking
@@ -38,7 +42,9 @@ async def iter_rankings(database: Database, *, batch: int = 200) -> AsyncIterato
         after = grids[-1].id
 
 
-async def _grids_after(session: AsyncSession, after: int, limit: int) -> list[Job]:
+async def _grids_after(
+    session: AsyncSession, after: int, limit: int, showing: Collection[int] | None
+) -> list[Job]:
     upscale = aliased(Job)
     on_grid = select(Event.id).where(Event.job_id == Job.id).exists()
     on_upscale = (
@@ -54,11 +60,29 @@ async def _grids_after(session: AsyncSession, after: int, limit: int) -> list[Jo
             Job.kind.in_(GRID_KINDS),
             Job.status == JobStatus.DONE,
             or_(on_grid, on_upscale),
+            *([] if showing is None else [_shows(showing)]),
         )
         .order_by(Job.id)
         .limit(limit)
     )
     return list((await session.execute(query)).scalars().all())
+
+
+def _shows(versions: Collection[int]) -> ColumnElement[bool]:
+    """The grid holds a picture of one of ``versions``, or a /rate answer on it compared one."""
+    drawn = (
+        select(Image.id)
+        .where(Image.job_id == Job.id, Image.model_version_id.in_(versions))
+        .exists()
+    )
+    other = aliased(Image)
+    compared = (
+        select(Event.id)
+        .join(other, other.id == Event.other_image_id)
+        .where(Event.job_id == Job.id, other.model_version_id.in_(versions))
+        .exists()
+    )
+    return or_(drawn, compared)
 
 
 async def _rankings(session: AsyncSession, grids: Sequence[Job]) -> list[GridRanking]:

@@ -228,7 +228,17 @@ async def version_report(
     database: Database, *, people: Collection[int] | None = None
 ) -> VersionReport:
     """What the report says of every version; with ``people``, of those people's doings only."""
-    book, labels, shown = await _read(database, people)
+    book, labels = await _read(database, people)
+    async with database.sessions() as session:
+        shown = (
+            await session.execute(
+                select(Image.id, ModelVersion.name)
+                .join(Job, Job.id == Image.job_id)
+                .join(ModelVersion, ModelVersion.id == Image.model_version_id)
+                .where(Job.kind.in_(_GRID_KINDS))
+                .order_by(Image.model_version_id, Image.id)
+            )
+        ).all()
     per_version: dict[str, list[int]] = defaultdict(list)
     for image_id, version in shown:
         per_version[version].append(image_id)
@@ -246,30 +256,24 @@ async def version_report(
     return VersionReport(pairs=book.pairs(), versions=rates)
 
 
-async def vote_book(database: Database) -> VoteBook:
-    """Every direct vote between versions, by whom (people who are blocked left out)."""
-    book, _, _ = await _read(database, None)
+async def vote_book(database: Database, *, on: Collection[int] | None = None) -> VoteBook:
+    """Every direct vote between versions, by whom (people who are blocked left out). ``on``:
+    the votes on these version ids only, read from the grids that can hold one rather than from
+    every grid (the book then holds no other votes)."""
+    book, _ = await _read(database, None, showing=on)
     return book
 
 
 async def _read(
-    database: Database, people: Collection[int] | None
-) -> tuple[VoteBook, _Labels, list[tuple[int, str]]]:
-    """One pass over every grid: the votes, the labelled pictures, and each grid picture with
-    its version's name, in version order."""
+    database: Database, people: Collection[int] | None, *, showing: Collection[int] | None = None
+) -> tuple[VoteBook, _Labels]:
+    """One pass over the grids (those ``showing`` these versions, or all): the votes and the
+    labelled pictures."""
     async with database.sessions() as session:
         names = dict((await session.execute(select(ModelVersion.id, ModelVersion.name))).all())
         blocked = set(
             (await session.execute(select(User.id).where(User.blocked.is_(True)))).scalars()
         )
-        shown = (
-            await session.execute(
-                select(Image.id, Image.model_version_id)
-                .join(Job, Job.id == Image.job_id)
-                .where(Job.kind.in_(_GRID_KINDS))
-                .order_by(Image.model_version_id, Image.id)
-            )
-        ).all()
     wanted = None if people is None else set(people)
 
     def counts(user_id: int) -> bool:
@@ -277,12 +281,11 @@ async def _read(
 
     votes = _Votes({name: version_id for version_id, name in names.items()})
     labels = _Labels()
-    async for ranking in iter_rankings(database):
+    async for ranking in iter_rankings(database, showing=showing):
         kept = tuple(action for action in ranking.actions if counts(action.user_id))
         if not kept:
             continue
         ranking = replace(ranking, actions=kept)
         votes.add_pairs(pairs_of(ranking))
         labels.add(ranking)
-    book = VoteBook(names, dict(votes.tallies))
-    return book, labels, [(image_id, names[version_id]) for image_id, version_id in shown]
+    return VoteBook(names, dict(votes.tallies)), labels

@@ -18,7 +18,7 @@ from storage import (
     User,
 )
 from storage.ids import new_public_id
-from storage.labels.versions import version_report
+from storage.labels.versions import version_report, vote_book
 from storage.parameters import JobParameters
 
 
@@ -115,6 +115,42 @@ async def test_votes_come_from_clicks_between_versions_and_ties_count_half(
     assert rates["tuned"].rates["liked"] == pytest.approx(1 / 4)
     assert rates["base"].rates["rerolled"] == pytest.approx(4 / 8)
     assert rates["tuned"].rates["rerolled"] == 0
+
+
+async def test_a_book_of_one_candidates_votes_reads_every_vote_on_it_and_no_other(
+    database: Database,
+) -> None:
+    """What the flywheel judges a candidate by, read from the grids that can hold a vote on it
+    only: the same votes as the whole record gives, a /rate answer from another grid included."""
+    async with database.sessions.begin() as session:
+        base = ModelVersion(name="base", base_model="embedded")
+        candidate = ModelVersion(
+            name="cand", base_model="embedded", lora_path="/c", lora_sha256="c"
+        )
+        other = ModelVersion(name="other", base_model="embedded", lora_path="/o", lora_sha256="o")
+        ann = User(local_name="ann", display_name="Ann")
+        await _rows(session, base, candidate, other, ann)
+        blind = await _grid(session, ann, [candidate, base, base, candidate])
+        plain = await _grid(session, ann, [base] * 4)
+        elsewhere = await _grid(session, ann, [other, base, other, base])
+        await _rows(
+            session,
+            _event(ann, EventKind.UPSCALE, blind[1]),  # base beats the candidate: one vote
+            # On a grid of the base alone: the candidate's picture on the right wins.
+            _event(ann, EventKind.RATE_RIGHT, plain[0], blind[0]),
+            _event(ann, EventKind.UPSCALE, elsewhere[0]),  # another version's vote
+        )
+    candidate_id, other_id = candidate.id, other.id
+
+    book = await vote_book(database, on={candidate_id})
+    everything = await vote_book(database)
+
+    votes = book.between("cand", "base")
+    assert (votes.wins, votes.losses) == (1, 1)
+    assert everything.between("cand", "base") == votes
+    assert book.between("other", "base").votes == 0
+    assert everything.between("other", "base").votes == 1
+    assert (await vote_book(database, on={other_id})).between("cand", "base").votes == 0
 
 
 async def test_no_votes_and_no_pictures_make_an_empty_report(database: Database) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -135,14 +136,18 @@ class ExportHandler:
             if on_progress is not None:
                 loop.call_soon_threadsafe(on_progress, Progress(step=written, total=total))
 
-        def in_own_loop() -> dict[str, Any]:
-            from storage.labels.curate import Curation
+        from bot.core.data.curation import curation_from
 
+        # The server's banned words apply to every export job (an admin's, the flywheel's),
+        # as to ``pickloop export``: a word banned since leaves its prompts out of the data.
+        curation = replace(curation_from(self._settings), person=request.person)
+
+        def in_own_loop() -> dict[str, Any]:
             export = export_data(
                 self._settings,
                 request.format,
                 Path(request.out),
-                curation=Curation(person=request.person) if request.person is not None else None,
+                curation=curation,
                 progress=rows_written,
                 # Its folder was new when the job was queued: one there now was written by an
                 # earlier attempt of this job, whose worker died before saying so.

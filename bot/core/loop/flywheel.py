@@ -42,6 +42,7 @@ from bot.core.loop.decisions import Verdict, described, judge
 from bot.core.loop.recipe import LOOP_TRAINING, preference_training
 from bot.core.models.profiles import next_training_at
 from bot.core.models.registry import ModelRegistry, serve_only, serving_versions
+from engine.train.options import Method
 from storage.db import rows_changed
 from storage.labels.versions import VoteBook, vote_book
 from storage.models import (
@@ -149,7 +150,9 @@ class Flywheel:
         out = (
             profile_folder(self._settings.profiles_dir, key) / f"round-{time_stamp()}" / "export"
         ).resolve()
-        request = ExportRequest(format="kto", out=str(out), person=owner, internal=True)
+        # The training set's layout says how the round's candidate learns (``_train``).
+        layout = "pairs" if self._settings.flywheel_method == "dpo" else "kto"
+        request = ExportRequest(format=layout, out=str(out), person=owner, internal=True)
         round_ids: list[int] = []
 
         async def with_job(session: AsyncSession, job: Job) -> None:
@@ -269,22 +272,31 @@ class Flywheel:
             )
 
     async def _train(self, found: FlywheelRound, export: Job) -> tuple[str, str] | None:
-        from storage.export import label_counts
+        from storage.export import label_counts, split_rows
 
         outcome = export.outcome or {}
         folder = Path(outcome["folder"])
-        positive, negative = await asyncio.to_thread(label_counts, folder)
-        if positive == 0:
-            raise UserError(
-                "nothing liked to learn from: every picture in its data was passed over"
-            )
+        method: Method = "dpo" if outcome.get("format") == "pairs" else "kto"
+        if method == "dpo":
+            pairs = await asyncio.to_thread(split_rows, folder)
+            if pairs == 0:
+                raise UserError("no preference pair to learn from in its training split")
+            positive = negative = pairs  # weighs nothing in DPO's recipe
+            learns_from = f"{pairs} preference pairs"
+        else:
+            positive, negative = await asyncio.to_thread(label_counts, folder)
+            if positive == 0:
+                raise UserError(
+                    "nothing liked to learn from: every picture in its data was passed over"
+                )
+            learns_from = f"{positive} liked and {negative} passed-over pictures"
         training = preference_training(
             LOOP_TRAINING.changed(
                 steps=self._settings.flywheel_train_steps,
                 batch_size=self._settings.flywheel_train_batch,
                 extrapolate=self._settings.flywheel_extrapolate,
             ),
-            "kto",
+            method,
             positive_labels=positive,
             negative_labels=negative,
             seed=found.id,
@@ -314,7 +326,7 @@ class Flywheel:
 
         if not await self._queue(JobParameters.for_data(fine_tune=request), with_job):
             return None
-        return "training", f"{positive} liked and {negative} passed-over pictures"
+        return "training", learns_from
 
     async def _register(
         self, found: FlywheelRound, key: str, fine_tune: Job
@@ -359,7 +371,14 @@ class Flywheel:
             collecting = (await session.execute(query)).all()
         if not collecting:
             return []
-        book = await vote_book(self._app.database)
+        # Only the grids that show a candidate under test (or a /rate answer on one) can hold
+        # a vote it is judged by: the rest of the record is not read.
+        candidates = {
+            found.candidate_version_id
+            for found, _ in collecting
+            if found.candidate_version_id is not None
+        }
+        book = await vote_book(self._app.database, on=candidates)
         happened = []
         for found, profile in collecting:
             event = await self._judge_one(found, profile, book)

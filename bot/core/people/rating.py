@@ -122,17 +122,25 @@ class RatingService:
             if found is not None:
                 return self._pair(*found)
             profile = await self._profile(session, user_id)
+            to_score = []
             for prompt in await self._prompts_left(session, user_id):
                 images = await asyncio.to_thread(
                     self._intact, await self._sample_images(session, prompt)
                 )
                 rated = await self._rated_pictures(session, user_id, prompt)
                 if profile is not None:
-                    pair = await self._least_sure(profile, prompt, images, rated, rng)
-                else:
-                    pair = pick_pair(images, _picture, rated, rng)
+                    to_score.append((prompt, images, rated))
+                    continue
+                pair = pick_pair(images, _picture, rated, rng)
                 if pair is not None:
                     return self._pair(prompt, *pair)
+        # Scored with no session open: scoring takes the engine seconds, and a connection held
+        # that long by each person rating would starve the pool.
+        for prompt, images, rated in to_score:
+            assert profile is not None
+            pair = await self._least_sure(profile, prompt, images, rated, rng)
+            if pair is not None:
+                return self._pair(prompt, *pair)
         return None
 
     def _pair(self, prompt: str, left: Image, right: Image) -> Pair:

@@ -12,10 +12,12 @@ from typing import Any, TypeVar
 import datasets
 import PIL.Image
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from bot.core.actor import Actor
 from bot.core.app import App
+from bot.core.data.exports import ExportHandler
 from bot.core.people.rating import Choice
 from storage.export import (
     FORMATS,
@@ -36,7 +38,8 @@ from storage.imagestore import ImageNotFoundError
 from storage.labels.derive import labels_of, pairs_of
 from storage.labels.load import iter_rankings
 from storage.labels.rows import GridRanking, ImageLabel, PreferencePair
-from storage.models import User
+from storage.models import Job, JobKind, User
+from storage.parameters import ExportRequest, JobParameters
 
 SECRET = "test secret: long, random and kept between exports"
 DORA_ID = 987654321098765432
@@ -445,3 +448,35 @@ async def test_a_failed_or_refused_export_leaves_nothing(app: App, tmp_path: Pat
             exclusions=everyone,
         )
     assert list(parent.iterdir()) == []
+
+
+async def test_an_export_job_leaves_out_prompts_with_a_word_banned_since(
+    app: App, tmp_path: Path
+) -> None:
+    """An export job (an admin's /admin export, the flywheel's training set) keeps to the
+    server's banned words as ``pickloop export`` does, though the prompts were allowed when
+    they were drawn."""
+    alice, bob = Actor.local("alice"), Actor.local("bob")
+    circle = await _grid(app, alice, "a red circle --seed 1")
+    square = await _grid(app, alice, "a blue square --seed 2")
+    await app.service.upscale(bob, circle, 1)
+    await app.service.upscale(bob, square, 1)
+    out = tmp_path / "pairs"
+    queued = await app.service.queue_data_job(
+        Actor.local("admin"),
+        JobKind.EXPORT,
+        JobParameters.for_data(export=ExportRequest(format="pairs", out=str(out))),
+    )
+    async with app.database.sessions() as session:
+        job = (
+            await session.execute(select(Job).where(Job.public_id == queued.job_id))
+        ).scalar_one()
+    banned_since = app.settings.model_copy(
+        update={"banned_words": ["square"], "export_secret": SecretStr(SECRET)}
+    )
+
+    written = (await ExportHandler(banned_since).run(job, None)).outcome
+
+    assert written is not None and written["rows"] == 3
+    loaded = datasets.load_dataset(str(out))
+    assert {row["caption"] for split in loaded.values() for row in split} == {"a red circle"}

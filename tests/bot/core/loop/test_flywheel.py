@@ -106,6 +106,32 @@ async def test_a_profile_trains_once_its_owner_has_enough_signals_and_not_before
         await app.service.imagine(BOB, f"a red circle --model {collecting.candidate}")
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_with_dpo_a_profile_learns_from_rate_answers_alone(
+    flywheel_settings: Settings, local_engine: LocalEngine
+) -> None:
+    """Someone who only answers /rate: no picture of a grid liked (KTO would have nothing to
+    learn from), but three preference pairs, which a DPO round trains her candidate on."""
+    settings = flywheel_settings.model_copy(update={"flywheel_method": "dpo"})
+    async with open_app(settings, engine=local_engine) as app:
+        await grid(app, BOB)
+        await grid(app, BOB, "a red circle --steps 2 --seed 7")
+        for _ in range(3):
+            pair = await app.rating.next_pair(ANN)
+            assert pair is not None
+            await app.rating.record(ANN, pair.left.id, pair.right.id, Choice.LEFT)
+
+        collecting = await turn_until(app, "ann", "collecting")
+
+        assert collecting.export_job is not None and collecting.fine_tune_job is not None
+        export = await app.service.show(collecting.export_job)
+        assert export.outcome is not None
+        assert (export.outcome["format"], export.outcome["rows"]) == ("pairs", 3)
+        fine_tune = (await app.service.show(collecting.fine_tune_job)).parameters.fine_tune
+        assert fine_tune is not None and fine_tune.training["method"] == "dpo"
+        assert collecting.candidate is not None
+
+
 async def trained_candidate(app: App) -> RoundView:
     """Ann's three signals, and her profile's first candidate collecting votes."""
     first = await grid(app, ANN)
