@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from engine.adapters import ADAPTERS_KEPT
 from engine.embedded import EMBEDDED_MODEL
+from engine.train.limits import MOST_EXTRAPOLATION
 from engine.types import DEFAULT_BATCH_IMAGES
 
 
@@ -219,6 +220,7 @@ class Settings(BaseSettings):
     flywheel_extrapolate: float = Field(
         default=3.0,
         ge=1,
+        le=MOST_EXTRAPOLATION,
         description="Each candidate's adapter is written as this many times the change its "
         "training made (ExPO: training learns the way people prefer but stops short of it).",
     )

@@ -45,6 +45,7 @@ _FLAGS = {
     "steps": "--steps",
     "seed": "--seed",
     "methods": "--method",
+    "method": "--method",
 }
 
 
@@ -109,7 +110,11 @@ def loop_demo(
     ] = DEFAULTS.seed,
     method: Annotated[
         list[str] | None,
-        typer.Option("--method", help="dpo and/or kto (repeat it); the first one is headlined."),
+        typer.Option(
+            "--method",
+            help="dpo and/or kto (repeat it); the first one is headlined. --personal: how the "
+            f"flywheel trains each profile (one; default {PERSONAL.method}).",
+        ),
     ] = None,
     control: Annotated[
         bool, typer.Option("--control/--no-control", help="Also run the random-click control.")
@@ -152,7 +157,9 @@ def loop_demo(
 
     settings = read_settings()
     if personal:
-        chosen = PersonalChoices(people, grids, comparison_grids, profile_train_steps, min_signals)
+        chosen = PersonalChoices(
+            people, grids, comparison_grids, profile_train_steps, min_signals, method
+        )
         _personal(out, chosen, steps, seed, settings, as_json)
         return
     methods = tuple(dict.fromkeys(name.strip().lower() for name in (method or DEFAULTS.methods)))
@@ -223,6 +230,7 @@ class PersonalChoices:
     comparison_grids: int | None
     train_steps: int | None
     min_signals: int | None
+    methods: list[str] | None
 
 
 def _personal(
@@ -243,6 +251,7 @@ def _personal(
             ),
             train_steps=chosen.train_steps or PERSONAL.train_steps,
             profile_min_signals=chosen.min_signals or PERSONAL.profile_min_signals,
+            method=_one_method(chosen.methods),
             steps=steps,
             seed=seed,
         )
@@ -289,6 +298,15 @@ def _personal(
     if found["training_seconds"]["mean"] is not None:
         print(f"a profile trained in {found['training_seconds']['mean']:.0f} s on average")
     print(f"{found['minutes']:.1f} minutes")
+
+
+def _one_method(methods: list[str] | None) -> str:
+    """``--personal`` trains every profile one way: ``--method`` given once, or the default."""
+    if not methods:
+        return PERSONAL.method
+    if len(methods) > 1:
+        fail("--personal trains every profile one way: give --method once (kto or dpo)", 2)
+    return methods[0].strip().lower()
 
 
 def _stamp() -> str:

@@ -15,6 +15,7 @@ from PIL import Image as PILImage
 from bot.core.actor import Actor
 from bot.core.app import App
 from bot.core.jobs.job_view import JobView
+from bot.core.people.rating import Choice
 from bot.lab.loop.people import Decision, Reroll, SimulatedPerson, Upscale
 from storage.models import JobStatus
 
@@ -31,6 +32,7 @@ class Activity:
     upscales: int = 0
     rerolls: int = 0
     reactions: int = 0
+    ratings: int = 0
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,22 @@ class Community:
                     picked = done.grid.images[done.decision.index - 1]
                     await self.app.service.react(_actor(done.person), picked.id, emoji)
         return chosen
+
+    async def rate(
+        self, people: Sequence[SimulatedPerson], pairs_each: int, activity: Activity
+    ) -> None:
+        """Each person answers up to ``pairs_each`` /rate pairs, the ones the bot offers them
+        (a blind test's, or where their profile is least sure, or any two of one prompt)."""
+        for person in people:
+            for _ in range(pairs_each):
+                pair = await self.app.rating.next_pair(_actor(person), self._rng)
+                if pair is None:
+                    break
+                with PILImage.open(pair.left.path) as left, PILImage.open(pair.right.path) as right:
+                    chose_left = person.prefer(left.convert("RGB"), right.convert("RGB"))
+                choice = Choice.LEFT if chose_left else Choice.RIGHT
+                await self.app.rating.record(_actor(person), pair.left.id, pair.right.id, choice)
+                activity.ratings += 1
 
     async def _act(self, person: SimulatedPerson, grid: JobView, decision: Decision) -> JobView:
         """Queue the job a decision asks for: the upscale of the chosen picture, or a re-roll."""

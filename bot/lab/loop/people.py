@@ -56,6 +56,13 @@ class SimulatedPerson:
             return Reroll()
         return Upscale(self._choice(scores) + 1)
 
+    def prefer(self, left: Image, right: Image) -> bool:
+        """A /rate answer: True for the left picture. By the same logit choice as a grid's;
+        a person without a taste answers at random."""
+        if self.taste is None:
+            return self._rng.random() < 0.5
+        return self._choice([self.taste(left), self.taste(right)]) == 0
+
     def react(self, upscaled: Image) -> str | None:
         """The reaction, if any, to the picture this person just upscaled: ❤️ when it is what
         they hoped for, 👎 when it still disappoints them."""

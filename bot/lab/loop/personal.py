@@ -7,10 +7,12 @@ command is given: the demo only plays the people and the worker (it turns the fl
 every round and runs the jobs the flywheel queued, as ``pickloop worker`` would).
 
 1. **Use.** Every round each person imagines a prompt that leaves the size of things unsaid,
-   and upscales the picture they like best (or re-rolls, or reacts), as in ``loop-demo``. Once a
-   person has given enough signals, the flywheel exports their own signals, trains their
-   profile's first candidate on them, and compares it blind with the base model in their own
-   grids; their own votes promote or retire it. The server's community profile is trained from
+   and upscales the picture they like best (or re-rolls, or reacts), as in ``loop-demo``, then
+   answers a few ``/rate`` pairs (the ones the bot offers: a blind test's while their candidate
+   is tested, otherwise two pictures of a prompt). Once a person has given enough signals, the
+   flywheel exports their own signals, trains their profile's first candidate on them, and
+   compares it blind with the base model in their own grids; their own votes promote or retire
+   it. The server's community profile is trained from
    everyone's signals once enough came in, and judged by everyone's votes.
 2. **The proof.** Blind panels, each person judging fresh grids of two pictures of a profile and
    two of the base model: their own profile; the profile of a person of the other group (shared
@@ -132,6 +134,7 @@ class PersonalResult:
             "upscales": self.activity.upscales,
             "rerolls": self.activity.rerolls,
             "reactions": self.activity.reactions,
+            "ratings": self.activity.ratings,
             "folder": str(self.folder),
             "minutes": round(self.seconds / 60, 2),
             "options": self.options.model_dump(mode="json"),
@@ -168,7 +171,7 @@ async def run_personal_demo(
     async with open_app(
         server_settings, engine=engine, chance=chance, training_thread=engine.run_on_engine_thread
     ) as app:
-        server = _Server(app, Community(app, options.seed), engine)
+        server = _Server(app, Community(app, options.seed), engine, options.ratings_per_round)
         asked = prompts(options.seed, tastes[0].leaves_open)
         activity = Activity()
         for number in range(options.grids_per_person):
@@ -222,14 +225,18 @@ def _server_settings(
     settings: Settings, folder: Path, options: PersonalOptions, people: int
 ) -> Settings:
     """The demo server's settings: a database of its own, and the flywheel as the options say.
-    The server's profile waits for about everyone's collection: a signal a grid each."""
+    The server's profile waits for about everyone's collection: a signal a grid each, and their
+    /rate answers."""
     return arm_settings_for(settings, folder, options.steps).model_copy(
         update={
             "flywheel": True,
             "profile_min_signals": options.profile_min_signals,
-            "flywheel_min_new_signals": people * options.grids_per_person,
+            "flywheel_min_new_signals": people
+            * options.grids_per_person
+            * (1 + options.ratings_per_round),
             "flywheel_share": 1.0,
             "flywheel_min_votes": options.min_votes,
+            "flywheel_method": options.method,
             "flywheel_train_steps": options.train_steps,
             "flywheel_train_batch": options.train_batch,
             "flywheel_extrapolate": options.extrapolate,
@@ -244,12 +251,15 @@ class _Server:
     app: App
     community: Community
     engine: LocalEngine
+    ratings_per_round: int
     happened: list[Happened] = field(default_factory=list)
 
     async def round(
         self, people: Sequence[SimulatedPerson], asked: Iterator[str], activity: Activity
     ) -> None:
+        """Everyone uses the bot once and answers their /rate pairs; then the worker's turn."""
         await self.community.round(people, asked, activity, {})
+        await self.community.rate(people, self.ratings_per_round, activity)
         await self.worker_turn()
 
     async def worker_turn(self) -> None:

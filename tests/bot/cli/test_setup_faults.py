@@ -226,6 +226,11 @@ def test_rate_never_offers_a_picture_whose_file_is_gone(
             {"PICKLOOP_DEFAULT_STEPS": "90", "PICKLOOP_MAX_STEPS": "50"},
             "PICKLOOP_DEFAULT_STEPS (90) exceeds PICKLOOP_MAX_STEPS (50)",
         ),
+        # Refused at start, not by every flywheel round's training failing on it.
+        (
+            {"PICKLOOP_FLYWHEEL_EXTRAPOLATE": "10"},
+            "bad setting PICKLOOP_FLYWHEEL_EXTRAPOLATE: Input should be less than or equal to 8",
+        ),
     ],
 )
 def test_a_refused_setting_names_its_variables(

@@ -170,6 +170,8 @@ def test_a_short_personal_demo_runs_the_flywheel_by_itself_and_judges_every_prof
         assert group["own_profile_votes"] == (comparison_grids if trained else 0)
         low, high = group["own_profile_win_rate_ci"]
         assert 0 <= low <= high <= 1
+    # Everyone answered /rate pairs between rounds, as the bot offered them.
+    assert found["ratings"] > 0
     assert found["promotions"] == sum(r["status"] == "promoted" for r in found["rounds"])
     assert found["training_seconds"]["mean"] > 0
     assert not (demo_env / "bot.db").exists()

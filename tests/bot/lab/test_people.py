@@ -155,3 +155,19 @@ def test_people_leave_what_their_taste_is_about_to_the_model(taste: str) -> None
                 assert not re.search(r"\b(small|large)\b", prompt), prompt
             else:
                 assert not set(named) & set(COLOURS), prompt
+
+
+def test_a_rate_answer_follows_the_taste_and_the_control_answers_at_random() -> None:
+    small, large = picture(size="small"), picture(size="large")
+    larger = SimulatedPerson("lee", TASTES["larger"], seed=0)
+    anyone = SimulatedPerson("ray", None, seed=0)
+
+    # Left is the large one half the time: the answer follows the picture, not the side.
+    chose_large = sum(
+        larger.prefer(large, small) if n % 2 else not larger.prefer(small, large)
+        for n in range(200)
+    )
+    random_left = sum(anyone.prefer(large, small) for _ in range(200))
+
+    assert chose_large > 180
+    assert 70 < random_left < 130
