@@ -282,22 +282,23 @@ def _move_into_place(staging: Path, out: Path) -> None:
     staging.rename(out)
 
 
+def _shards_of(folder: Path, split: str) -> list[Path]:
+    """The parquet shards of one split of an export, in name order."""
+    return [
+        shard for shard in sorted((folder / "data").glob("*.parquet")) if split_of(shard) == split
+    ]
+
+
 def split_rows(folder: Path, split: str = "train") -> int:
     """The rows of a split of an export, of any layout (from the shards' metadata)."""
-    return sum(
-        pq.read_metadata(shard).num_rows
-        for shard in sorted((folder / "data").glob("*.parquet"))
-        if split_of(shard) == split
-    )
+    return sum(pq.read_metadata(shard).num_rows for shard in _shards_of(folder, split))
 
 
 def label_counts(folder: Path, split: str = "train") -> tuple[int, int]:
     """The liked and the passed-over pictures in a split of a ``kto`` export."""
-    shards = [shard for shard in sorted((folder / "data").glob("*.parquet"))]
     labels = [
         label
-        for shard in shards
-        if split_of(shard) == split
+        for shard in _shards_of(folder, split)
         for label in pq.read_table(shard, columns=["label"]).column("label").to_pylist()
     ]
     return sum(1 for label in labels if label), sum(1 for label in labels if not label)

@@ -228,7 +228,8 @@ async def version_report(
     database: Database, *, people: Collection[int] | None = None
 ) -> VersionReport:
     """What the report says of every version; with ``people``, of those people's doings only."""
-    book, labels = await _read(database, people)
+    labels = _Labels()
+    book = await _read(database, people, labels=labels)
     async with database.sessions() as session:
         shown = (
             await session.execute(
@@ -260,15 +261,19 @@ async def vote_book(database: Database, *, on: Collection[int] | None = None) ->
     """Every direct vote between versions, by whom (people who are blocked left out). ``on``:
     the votes on these version ids only, read from the grids that can hold one rather than from
     every grid (the book then holds no other votes)."""
-    book, _ = await _read(database, None, showing=on)
-    return book
+    return await _read(database, None, showing=on)
 
 
 async def _read(
-    database: Database, people: Collection[int] | None, *, showing: Collection[int] | None = None
-) -> tuple[VoteBook, _Labels]:
-    """One pass over the grids (those ``showing`` these versions, or all): the votes and the
-    labelled pictures."""
+    database: Database,
+    people: Collection[int] | None,
+    *,
+    showing: Collection[int] | None = None,
+    labels: _Labels | None = None,
+) -> VoteBook:
+    """One pass over the grids (those ``showing`` these versions, or all): the votes, and the
+    labelled pictures into ``labels`` where the caller wants them (the flywheel's judge does
+    not)."""
     async with database.sessions() as session:
         names = dict((await session.execute(select(ModelVersion.id, ModelVersion.name))).all())
         blocked = set(
@@ -280,12 +285,12 @@ async def _read(
         return user_id not in blocked and (wanted is None or user_id in wanted)
 
     votes = _Votes({name: version_id for version_id, name in names.items()})
-    labels = _Labels()
     async for ranking in iter_rankings(database, showing=showing):
         kept = tuple(action for action in ranking.actions if counts(action.user_id))
         if not kept:
             continue
         ranking = replace(ranking, actions=kept)
         votes.add_pairs(pairs_of(ranking))
-        labels.add(ranking)
-    return VoteBook(names, dict(votes.tallies)), labels
+        if labels is not None:
+            labels.add(ranking)
+    return VoteBook(names, dict(votes.tallies))

@@ -147,8 +147,7 @@ class Community:
                 pair = await self.app.rating.next_pair(_actor(person), self._rng)
                 if pair is None:
                     break
-                with PILImage.open(pair.left.path) as left, PILImage.open(pair.right.path) as right:
-                    chose_left = person.prefer(left.convert("RGB"), right.convert("RGB"))
+                chose_left = person.prefer(_picture(pair.left.path), _picture(pair.right.path))
                 choice = Choice.LEFT if chose_left else Choice.RIGHT
                 await self.app.rating.record(_actor(person), pair.left.id, pair.right.id, choice)
                 activity.ratings += 1
@@ -175,11 +174,15 @@ class Community:
     ) -> list[PILImage.Image]:
         pictures = []
         for image in grid.images:
-            with PILImage.open(image.path) as opened:
-                picture = opened.convert("RGB")
+            picture = _picture(image.path)
             pictures.append(picture)
             shown.setdefault(image.model or "", []).append(picture)
         return pictures
+
+
+def _picture(path: str) -> PILImage.Image:
+    with PILImage.open(path) as opened:
+        return opened.convert("RGB")
 
 
 def _actor(person: SimulatedPerson) -> Actor:
