@@ -16,7 +16,9 @@ Which pair comes next is chosen to teach the person's profile (``--p``) most:
   sooner, and a training pair right where the two differ;
 - once they have a profile, the two pictures of a prompt their profile is least sure between
   (the closest implicit rewards, ``engine.scoring``): where an answer moves it most;
-- otherwise, two pictures of one prompt at random.
+- otherwise, the two pictures of a prompt that differ most (in a small thumbnail's pixels): two
+  near-copies teach nothing whichever is chosen, while two pictures that differ in what the
+  prompt left open (a thing's size, its colour) tell which way the person leans.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+import numpy as np
 from PIL import Image as PILImage
 from sqlalchemy import ColumnElement, distinct, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -122,23 +125,25 @@ class RatingService:
             if found is not None:
                 return self._pair(*found)
             profile = await self._profile(session, user_id)
-            to_score = []
+            to_choose = []
             for prompt in await self._prompts_left(session, user_id):
                 images = await asyncio.to_thread(
                     self._intact, await self._sample_images(session, prompt)
                 )
-                rated = await self._rated_pictures(session, user_id, prompt)
-                if profile is not None:
-                    to_score.append((prompt, images, rated))
-                    continue
-                pair = pick_pair(images, _picture, rated, rng)
-                if pair is not None:
-                    return self._pair(prompt, *pair)
-        # Scored with no session open: scoring takes the engine seconds, and a connection held
-        # that long by each person rating would starve the pool.
-        for prompt, images, rated in to_score:
-            assert profile is not None
-            pair = await self._least_sure(profile, prompt, images, rated, rng)
+                # A picture made twice (the same bytes) is one picture.
+                images = list({image.sha256: image for image in images}.values())
+                to_choose.append(
+                    (prompt, images, await self._rated_pictures(session, user_id, prompt))
+                )
+        # Chosen with no session open: pictures are read and scored (the engine takes seconds),
+        # and a connection held that long by each person rating would starve the pool.
+        for prompt, images, rated in to_choose:
+            if not unrated_pairs(images[: self._images_scored], _picture, rated):
+                continue
+            if profile is not None:
+                pair = await self._least_sure(profile, prompt, images, rated, rng)
+            else:
+                pair = await self._most_different(images, rated, rng)
             if pair is not None:
                 return self._pair(prompt, *pair)
         return None
@@ -202,10 +207,7 @@ class RatingService:
         rng: random.Random,
     ) -> tuple[Image, Image] | None:
         """The unrated pair of pictures whose implicit rewards under the profile are closest."""
-        by_picture = list({image.sha256: image for image in images}.values())
-        scored = by_picture[: self._images_scored]
-        if len(scored) < 2:
-            return None
+        scored = images[: self._images_scored]
         pictures = await asyncio.to_thread(self._pictures, scored)
         assert profile.lora_path is not None
         scores = await self._engine.preference_scores(
@@ -216,7 +218,26 @@ class RatingService:
                 images=tuple(pictures),
             )
         )
-        return least_sure_pair(scored, scores, _picture, rated, rng)
+        return best_unrated_pair(
+            scored, _picture, rated, rng, lambda i, j: abs(scores[i] - scores[j])
+        )
+
+    async def _most_different(
+        self, images: Sequence[Image], rated: Collection[frozenset[str]], rng: random.Random
+    ) -> tuple[Image, Image] | None:
+        """The unrated pair of pictures that differ most, pixel by pixel, in small thumbnails
+        (where a thing's size or colour counts, not a few pixels of texture)."""
+        compared = images[: self._images_scored]
+        thumbnails = await asyncio.to_thread(
+            lambda: [thumbnail(picture) for picture in self._pictures(compared)]
+        )
+        return best_unrated_pair(
+            compared,
+            _picture,
+            rated,
+            rng,
+            lambda i, j: -float(np.abs(thumbnails[i] - thumbnails[j]).mean()),
+        )
 
     def _pictures(self, images: Sequence[Image]) -> list[PILImage.Image]:
         pictures = []
@@ -353,47 +374,47 @@ class RatingService:
         return (await session.execute(query)).scalar_one_or_none()
 
 
-def pick_pair(
-    candidates: Sequence[T],
-    picture: Callable[[T], str],
-    rated: Collection[frozenset[str]],
-    rng: random.Random,
-) -> tuple[T, T] | None:
-    """A random pair of candidates showing two different pictures not in ``rated``, in random
-    order; None when there is none. A picture shown by several candidates counts once."""
-    by_picture: dict[str, T] = {}
-    for candidate in candidates:
-        by_picture.setdefault(picture(candidate), candidate)
-    unrated = [
-        (a, b)
-        for a, b in itertools.combinations(by_picture.values(), 2)
-        if frozenset((picture(a), picture(b))) not in rated
-    ]
-    if not unrated:
-        return None
-    left, right = rng.choice(unrated)
-    return (right, left) if rng.random() < 0.5 else (left, right)
-
-
-def least_sure_pair(
-    candidates: Sequence[T],
-    scores: Sequence[float],
-    picture: Callable[[T], str],
-    rated: Collection[frozenset[str]],
-    rng: random.Random,
-) -> tuple[T, T] | None:
-    """Of the candidates' unrated pairs, the one whose scores are closest (a profile's least
-    sure choice), in random order; None when every pair was rated."""
-    unrated = [
-        (abs(scores[i] - scores[j]), i, j)
-        for i, j in itertools.combinations(range(len(candidates)), 2)
+def unrated_pairs(
+    candidates: Sequence[T], picture: Callable[[T], str], rated: Collection[frozenset[str]]
+) -> list[tuple[int, int]]:
+    """The pairs of candidates (their indices) showing two different pictures not in
+    ``rated``; a picture shown by several candidates counts once (its first)."""
+    first: dict[str, int] = {}
+    for i, candidate in enumerate(candidates):
+        first.setdefault(picture(candidate), i)
+    return [
+        (i, j)
+        for i, j in itertools.combinations(first.values(), 2)
         if frozenset((picture(candidates[i]), picture(candidates[j]))) not in rated
     ]
+
+
+def best_unrated_pair(
+    candidates: Sequence[T],
+    picture: Callable[[T], str],
+    rated: Collection[frozenset[str]],
+    rng: random.Random,
+    cost: Callable[[int, int], float],
+) -> tuple[T, T] | None:
+    """Of the candidates' unrated pairs of different pictures, the one of least ``cost`` (of
+    the two candidates' indices; ties drawn at random), in random order; None when none."""
+    unrated = unrated_pairs(candidates, picture, rated)
     if not unrated:
         return None
-    _, i, j = min(unrated)
+    costs = [cost(i, j) for i, j in unrated]
+    least = min(costs)
+    i, j = rng.choice([pair for pair, c in zip(unrated, costs, strict=True) if c == least])
     left, right = candidates[i], candidates[j]
     return (right, left) if rng.random() < 0.5 else (left, right)
+
+
+def thumbnail(picture: PILImage.Image) -> np.ndarray:
+    """A picture as 32x32 RGB floats: what two pictures' difference is measured on."""
+    small = picture.convert("RGB").resize((_THUMBNAIL, _THUMBNAIL), PILImage.Resampling.BOX)
+    return np.asarray(small, dtype=np.float32)
+
+
+_THUMBNAIL = 32
 
 
 def pair_picture(pair: Pair) -> PILImage.Image:

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
+from pathlib import Path
+from statistics import fmean
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from PIL import Image as PILImage
 from sqlalchemy import select
 
 from bot.core.actor import Actor
 from bot.core.app import App
 from bot.core.errors import NotFound, UserError
 from bot.core.jobs.job_view import JobView
-from bot.core.people.rating import RATE_KINDS, Choice, Pair, pick_pair
+from bot.core.people.rating import RATE_KINDS, Choice, Pair, best_unrated_pair
 from storage.models import Event, EventKind, Image, Job, User
 
 ALL_PAIRS_OF_A_GRID = 6  # four pictures: 4 * 3 / 2
@@ -186,12 +191,15 @@ async def test_pairs_that_cannot_be_rated_are_refused(app: App, alice: Actor) ->
     rated=st.sets(st.frozensets(st.sampled_from("abcdefg"), min_size=2, max_size=2)),
     seed=st.integers(0, 2**32),
 )
-def test_pick_pair_offers_an_unrated_pair_of_different_pictures_while_there_is_one(
+def test_best_unrated_pair_offers_the_cheapest_unrated_pair_of_different_pictures(
     pictures: list[str], rated: set[frozenset[str]], seed: int
 ) -> None:
     candidates = list(enumerate(pictures))  # several candidates may show one picture
 
-    pair = pick_pair(candidates, lambda c: c[1], rated, random.Random(seed))
+    def cost(i: int, j: int) -> float:
+        return abs(ord(pictures[i]) - ord(pictures[j]))
+
+    pair = best_unrated_pair(candidates, lambda c: c[1], rated, random.Random(seed), cost)
 
     distinct = set(pictures)
     unrated = {frozenset((a, b)) for a in distinct for b in distinct if a != b} - rated
@@ -202,3 +210,36 @@ def test_pick_pair_offers_an_unrated_pair_of_different_pictures_while_there_is_o
     (_, left), (_, right) = pair
     assert left != right
     assert frozenset((left, right)) in unrated
+    assert abs(ord(left) - ord(right)) == min(abs(ord(a) - ord(b)) for a, b in map(sorted, unrated))
+
+
+def _difference(one: Path, other: Path) -> float:
+    """How different two pictures look: mean absolute difference of 16x16 thumbnails."""
+    small = []
+    for path in (one, other):
+        with PILImage.open(path) as opened:
+            small.append(np.asarray(opened.convert("RGB").resize((16, 16)), dtype=np.float64))
+    return float(np.abs(small[0] - small[1]).mean())
+
+
+async def test_without_a_profile_the_pictures_that_differ_most_come_first(
+    app: App, alice: Actor
+) -> None:
+    # A prompt that leaves the size, colour and place open: its pictures differ a lot or little.
+    grids = [await finished(app, alice, f"a circle --seed {seed}") for seed in (10, 20, 30)]
+    paths = {image.sha256: Path(image.path) for grid in grids for image in grid.images}
+    offered = []
+    for turn in range(4):
+        pair = await app.rating.next_pair(alice, random.Random(turn))
+        assert pair is not None
+        offered.append(_difference(Path(pair.left.path), Path(pair.right.path)))
+        await app.rating.record(alice, pair.left.id, pair.right.id, Choice.SKIP)
+
+    every = sorted(
+        (_difference(paths[a], paths[b]) for a, b in itertools.combinations(sorted(paths), 2)),
+        reverse=True,
+    )
+    # Of 66 pairs, the four offered first are among the most different (by a coarser measure
+    # than the bot's), the most different of all among them.
+    assert max(offered) == every[0]
+    assert fmean(offered) >= fmean(every[: len(every) // 6]) > fmean(every)
