@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 from diffusers import DiffusionPipeline
+from PIL import Image as PILImage
+from PIL import ImageChops, ImageFilter
 from PIL.Image import Image
 
 from engine.adapters import use_adapter
@@ -77,10 +79,35 @@ def generate_images(
     }
     assert request.init_image is not None and request.strength is not None
     size = (request.width, request.height)
-    arguments["image"] = resize_to(request.init_image.convert("RGB"), size)
+    source = resize_to(request.init_image.convert("RGB"), size)
+    arguments["image"] = source
     arguments["strength"] = request.strength
     arguments["num_inference_steps"] = _image_to_image_steps(request.steps, request.strength)
-    return _call(model, model.image_to_image, request.adapter, arguments)
+    if request.mask is None:
+        return _call(model, model.image_to_image, request.adapter, arguments)
+    if model.inpainting is None:
+        raise EngineError(
+            f"{model.info.source} cannot redraw part of a picture: diffusers has no inpainting "
+            "pipeline for its family"
+        )
+    mask = resize_to(request.mask.convert("L"), size)
+    drawn = _call(model, model.inpainting, request.adapter, arguments | {"mask_image": mask})
+    return [keep_unmasked(picture, source, mask) for picture in drawn]
+
+
+# How far, as a share of the shorter side, a redrawn part fades into the kept one.
+_SEAM = 1 / 32
+
+
+def keep_unmasked(drawn: Image, source: Image, mask: Image) -> Image:
+    """The drawn picture with the kept part of ``source`` put back, pixel for pixel: the model
+    redraws the whole canvas through its VAE, which shifts what it was asked to keep. Only a
+    thin seam at the mask's edge mixes the two, so no hard line shows."""
+    radius = max(1.0, min(source.size) * _SEAM)
+    # The blur spreads the drawn part a little into the kept one; the maximum keeps every
+    # pixel the model was asked to draw fully drawn.
+    seam = ImageChops.lighter(mask.filter(ImageFilter.GaussianBlur(radius)), mask)
+    return PILImage.composite(resize_to(drawn, source.size), source, seam)
 
 
 def generate_together(
