@@ -1,5 +1,5 @@
-"""Where a picture goes on a new canvas, and which part of it the model draws: zoom out, pan and
-make square (Midjourney's tools after an upscale), for an inpainting request
+"""Where a picture goes on a new canvas, and which part of it the model draws: zoom out, pan,
+make square and vary region (Midjourney's tools after an upscale), for an inpainting request
 (``GenerationRequest.mask``).
 
 Torch-free: only the geometry. Sizes stay multiples of what the model can draw; the part the
@@ -8,6 +8,7 @@ model draws is marked white in the mask, the kept picture black.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -68,6 +69,46 @@ def make_square(picture: Image, multiple: int) -> Canvas:
     side = fit_to_multiple(max(width, height), multiple)
     left, top = (side - width) // 2, (side - height) // 2
     return _placed(picture, (side, side), (left, top, left + width, top + height))
+
+
+# What Vary (Region) can redraw, chosen from a list (Discord has no canvas to paint a mask on):
+# a half, the centre, or one of nine cells, as (left, top, right, bottom) in thirds or quarters.
+REGIONS: dict[str, tuple[float, float, float, float]] = {
+    "left-half": (0, 0, 1 / 2, 1),
+    "right-half": (1 / 2, 0, 1, 1),
+    "top-half": (0, 0, 1, 1 / 2),
+    "bottom-half": (0, 1 / 2, 1, 1),
+    "centre": (1 / 4, 1 / 4, 3 / 4, 3 / 4),
+    **{
+        f"{row}-{column}" if (row, column) != ("middle", "centre") else "middle": (
+            x / 3,
+            y / 3,
+            (x + 1) / 3,
+            (y + 1) / 3,
+        )
+        for y, row in enumerate(("top", "middle", "bottom"))
+        for x, column in enumerate(("left", "centre", "right"))
+    },
+}
+
+
+def vary_region(picture: Image, regions: Sequence[str]) -> Canvas:
+    """The picture where it is, the model to redraw ``regions`` of it (one or several)."""
+    unknown = [name for name in regions if name not in REGIONS]
+    if unknown or not regions:
+        raise ValueError(f"a region is one or more of {', '.join(REGIONS)}; not {unknown}")
+    width, height = picture.size
+    mask = PILImage.new("L", picture.size, KEPT)
+    for name in regions:
+        left, top, right, bottom = REGIONS[name]
+        box = (
+            round(left * width),
+            round(top * height),
+            round(right * width),
+            round(bottom * height),
+        )
+        mask.paste(DRAWN, box)
+    return Canvas(picture.convert("RGB"), mask, (0, 0, width, height))
 
 
 def _placed(picture: Image, size: tuple[int, int], box: tuple[int, int, int, int]) -> Canvas:

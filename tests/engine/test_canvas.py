@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from engine import EMBEDDED_MODEL, LocalEngine
-from engine.canvas import Canvas, make_square, pan, zoom_out
+from engine.canvas import Canvas, make_square, pan, vary_region, zoom_out
 from engine.toy.judge import things
 from tests.engine.support import RequestFactory, pixel_distance
 
@@ -99,10 +99,53 @@ async def test_make_square_keeps_a_wide_picture_in_the_middle(engine: LocalEngin
         assert pixel_distance(picture.crop(canvas.kept), wide) < KEPT_WITHIN
 
 
+@pytest.mark.parametrize(
+    ("regions", "box"),
+    [(("left-half",), (0, 0, 32, 64)), (("top-right", "middle-right"), (43, 0, 64, 43))],
+)
+async def test_vary_region_changes_the_region_and_nothing_else(
+    engine: LocalEngine,
+    source: Image.Image,
+    regions: tuple[str, ...],
+    box: tuple[int, int, int, int],
+) -> None:
+    canvas = vary_region(source, regions)
+    pictures = await drawn_on(engine, canvas)
+
+    inside = np.zeros((64, 64), dtype=bool)
+    inside[box[1] : box[3], box[0] : box[2]] = True
+    assert (np.asarray(canvas.mask) > 0).tolist() == inside.tolist()
+    # Outside the region, and off the thin seam at its edge, the picture is the same.
+    outside = ~_grown(inside, 3)
+    before = np.asarray(source, dtype=np.float32)
+    for picture in pictures:
+        change = np.abs(np.asarray(picture, dtype=np.float32) - before).mean(axis=2)
+        assert change[outside].mean() < 0.5
+    # Inside, each of the four is redrawn: the changes a model makes from fresh noise.
+    changes = [
+        np.abs(np.asarray(picture, dtype=np.float32) - before).mean(axis=2)[inside].mean()
+        for picture in pictures
+    ]
+    assert min(changes) > 10 * max(
+        np.abs(np.asarray(p, dtype=np.float32) - before).mean(axis=2)[outside].mean()
+        for p in pictures
+    ), changes
+
+
+def _grown(region: np.ndarray, pixels: int) -> np.ndarray:
+    grown = region.copy()
+    for axis in (0, 1):
+        for shift in range(1, pixels + 1):
+            grown |= np.roll(region, shift, axis) | np.roll(region, -shift, axis)
+    return grown
+
+
 def test_canvases_refuse_what_they_cannot_make(source: Image.Image) -> None:
-    with pytest.raises(ValueError, match="1.1x to 2x"):
+    with pytest.raises(ValueError, match=r"1\.1x to 2x"):
         zoom_out(source, 3.0)
     with pytest.raises(ValueError, match="a pan goes"):
         pan(source, "sideways", 16)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="square already"):
         make_square(source, 16)
+    with pytest.raises(ValueError, match="a region is one or more of"):
+        vary_region(source, ["the bit with the cat"])
