@@ -53,12 +53,24 @@ def pan(picture: Image, direction: Direction, multiple: int) -> Canvas:
     if direction not in DIRECTIONS:
         raise ValueError(f"a pan goes {', '.join(DIRECTIONS)}, not {direction!r}")
     width, height = picture.size
+    size = panned_size(picture.size, direction, multiple)
+    left = size[0] - width if direction == "left" else 0
+    top = size[1] - height if direction == "up" else 0
+    return _placed(picture, size, (left, top, left + width, top + height))
+
+
+def panned_size(size: tuple[int, int], direction: Direction, multiple: int) -> tuple[int, int]:
+    """The canvas a pan ``direction`` makes of a picture of ``size``."""
+    width, height = size
     across = direction in ("left", "right")
     grown = fit_to_multiple(round((width if across else height) * PAN_SHARE), multiple)
-    size = (width + grown, height) if across else (width, height + grown)
-    left = grown if direction == "left" else 0
-    top = grown if direction == "up" else 0
-    return _placed(picture, size, (left, top, left + width, top + height))
+    return (width + grown, height) if across else (width, height + grown)
+
+
+def squared_size(size: tuple[int, int], multiple: int) -> tuple[int, int]:
+    """The canvas Make Square makes of a picture of ``size``."""
+    side = fit_to_multiple(max(size), multiple)
+    return side, side
 
 
 def make_square(picture: Image, multiple: int) -> Canvas:
@@ -66,7 +78,7 @@ def make_square(picture: Image, multiple: int) -> Canvas:
     width, height = picture.size
     if width == height:
         raise ValueError("the picture is square already")
-    side = fit_to_multiple(max(width, height), multiple)
+    side, _ = squared_size(picture.size, multiple)
     left, top = (side - width) // 2, (side - height) // 2
     return _placed(picture, (side, side), (left, top, left + width, top + height))
 

@@ -120,6 +120,8 @@ class JobKind(enum.StrEnum):
     VARIATION = "variation"
     REROLL = "reroll"
     UPSCALE = "upscale"
+    # Zoom out, pan, make square, vary region: a grid drawn around or into a picture.
+    EDIT = "edit"
     # Data work: no pictures, an outcome instead (docs/architecture.md, "Job kinds").
     EXPORT = "export"
     FINE_TUNE = "fine_tune"
@@ -159,6 +161,11 @@ class EventKind(enum.StrEnum):
     RATE_RIGHT = "rate_right"
     RATE_TIE = "rate_tie"
     RATE_SKIP = "rate_skip"
+    # The tools under an upscaled picture, each making a grid from it (like a V-click).
+    ZOOM_OUT = "zoom_out"
+    PAN = "pan"
+    MAKE_SQUARE = "make_square"
+    VARY_REGION = "vary_region"
 
 
 class User(Base):

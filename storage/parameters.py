@@ -67,6 +67,11 @@ class JobParameters(BaseModel):
     refine_strength: float | None = None
     source_width: int | None = None
     source_height: int | None = None
+    # Edits: which tool, and what it was asked (``engine.canvas``); drawn by inpainting.
+    edit: Literal["zoom_out", "pan", "make_square", "vary_region"] | None = None
+    zoom: float | None = None
+    direction: Literal["left", "right", "up", "down"] | None = None
+    regions: tuple[str, ...] | None = None
     # Data jobs: what they are asked to do.
     export: ExportRequest | None = None
     fine_tune: FineTuneRequest | None = None
@@ -86,8 +91,9 @@ class JobParameters(BaseModel):
 
     @property
     def starts_from_a_picture(self) -> bool:
-        """Variations start from their source picture (upscales always do, by their kind)."""
-        return self.strength is not None
+        """Variations and edits start from their source picture (upscales always do, by their
+        kind)."""
+        return self.strength is not None or self.edit is not None
 
     @property
     def grid_size(self) -> tuple[int, int]:

@@ -43,13 +43,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
 from storage.labels.derive import (
+    BUILT_ON,
     RATE_LEFT,
     RATE_RIGHT,
     RATE_TIE,
     REACTIONS,
     REROLL,
     UPSCALE,
-    VARIATIONS,
     labels_of,
     pairs_of,
 )
@@ -59,9 +59,7 @@ from storage.models import Consent, Event, Image, Job, User
 
 POSITIONS = 4
 MAX_ENTROPY_BITS = math.log2(POSITIONS)
-SIGNAL_KINDS = frozenset(
-    {UPSCALE, REROLL, RATE_LEFT, RATE_RIGHT, RATE_TIE, *VARIATIONS, *REACTIONS}
-)
+SIGNAL_KINDS = frozenset({UPSCALE, REROLL, RATE_LEFT, RATE_RIGHT, RATE_TIE, *BUILT_ON, *REACTIONS})
 
 EXCLUDED = "excluded"
 MIN_SIGNALS = "min_signals"

@@ -42,6 +42,9 @@ from storage.labels.rows import (
 
 UPSCALE = "upscale"
 VARIATIONS = frozenset({"vary_subtle", "vary_strong"})
+EDITS = frozenset({"zoom_out", "pan", "make_square", "vary_region"})
+# Clicks that make more from a picture: the person wants to keep it, a weak positive.
+BUILT_ON = VARIATIONS | EDITS
 REROLL = "reroll"
 GOOD_REACTIONS = frozenset({"favorite", "like"})
 BAD_REACTIONS = frozenset({"dislike"})
@@ -111,7 +114,7 @@ def grid_verdicts(ranking: GridRanking, actions: Sequence[Action]) -> dict[int, 
         on_image = [a for a in actions if a.position == image.position and _bears_on_image(a)]
         reactions = [a for a in on_image if a.kind in REACTIONS]
         uclicks = [a for a in on_image if _is_choice(a)]
-        vclicks = [a for a in on_image if a.kind in VARIATIONS]
+        vclicks = [a for a in on_image if a.kind in BUILT_ON]
         considered = [*on_image, *rerolls]
         if reactions:
             latest = reactions[-1]
@@ -119,7 +122,7 @@ def grid_verdicts(ranking: GridRanking, actions: Sequence[Action]) -> dict[int, 
         elif uclicks:
             verdict = Verdict(True, Source.UPSCALE, uclicks[0], ())
         elif vclicks:
-            verdict = Verdict(True, Source.VARIATION, vclicks[0], ())
+            verdict = Verdict(True, _built_on(vclicks[0]), vclicks[0], ())
         elif rerolls:
             verdict = Verdict(False, Source.REROLL, rerolls[0], ())
         elif chose:
@@ -230,13 +233,18 @@ def _pictures(ranking: GridRanking, answer: Action) -> frozenset[int]:
 def _upscale_verdict(upscale: ShownImage, actions: Sequence[Action]) -> Verdict | None:
     on_upscale = [a for a in actions if a.upscale_image_id == upscale.image_id]
     reactions = [a for a in on_upscale if a.kind in REACTIONS]
-    vclicks = [a for a in on_upscale if a.kind in VARIATIONS]
+    vclicks = [a for a in on_upscale if a.kind in BUILT_ON]
     ids = _ids([*reactions, *vclicks])
     if reactions:
         return Verdict(reactions[-1].kind in GOOD_REACTIONS, Source.REACTION, reactions[-1], ids)
     if vclicks:
-        return Verdict(True, Source.VARIATION, vclicks[0], ids)
+        return Verdict(True, _built_on(vclicks[0]), vclicks[0], ids)
     return None
+
+
+def _built_on(action: Action) -> Source:
+    """The source of the weak positive a click that made more from a picture gives it."""
+    return Source.VARIATION if action.kind in VARIATIONS else Source.EDIT
 
 
 def _label(
@@ -273,7 +281,7 @@ def _is_choice(action: Action) -> bool:
 
 
 def _bears_on_image(action: Action) -> bool:
-    if action.kind in REACTIONS or action.kind in VARIATIONS:
+    if action.kind in REACTIONS or action.kind in BUILT_ON:
         return True
     return _is_choice(action)
 

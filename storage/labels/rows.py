@@ -21,6 +21,7 @@ class Source(enum.StrEnum):
 
     UPSCALE = "upscale"  # U-clicks: the clicked image beats the grid's unclicked ones
     VARIATION = "variation"  # V-clicks: a weak positive
+    EDIT = "edit"  # zoom out, pan, make square, vary region: a weak positive, as a V-click
     REROLL = "reroll"  # 🔄: the whole grid passed over
     REACTION = "reaction"  # ❤️ ⭐ 👍 👎: explicit, outranks the implicit clicks
     RATING = "rating"  # /rate: a direct pairwise choice

@@ -28,10 +28,10 @@ from sqlalchemy import select
 
 from storage.db import Database
 from storage.labels.derive import (
+    BUILT_ON,
     GOOD_REACTIONS,
     REROLL,
     UPSCALE,
-    VARIATIONS,
     grid_verdicts,
     pairs_of,
 )
@@ -220,7 +220,7 @@ class _Labels:
                     continue
                 if action.kind == UPSCALE and action.upscale_image_id is None:
                     self.pictures["upscaled"].add(at[action.position])
-                elif action.kind in VARIATIONS:
+                elif action.kind in BUILT_ON:
                     self.pictures["varied"].add(at[action.position])
 
 

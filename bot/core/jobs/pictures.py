@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import PIL.Image
 
 from bot.core.jobs.comparison import versions_by_position
+from bot.core.jobs.edits import EDIT_STRENGTH, canvas_for, edit_of
 from bot.core.jobs.handlers import JobResult
 from bot.core.jobs.job_view import seeds_of
 from bot.core.models.registry import check_adapter
@@ -103,6 +104,9 @@ class PictureHandler:
                 on_progress=on_progress,
             )
             return [upscaled]
+        if p.edit is not None:
+            assert source is not None
+            return await self._edited(job, model, adapter, source, on_progress, seeds)
         request = GenerationRequest(
             model=model,
             prompt=job.prompt,
@@ -114,6 +118,39 @@ class PictureHandler:
             seeds=tuple(seeds),
             init_image=source,
             strength=p.strength,
+            adapter=adapter,
+        )
+        return await self._engine.generate(request, on_progress)
+
+    async def _edited(
+        self,
+        job: Job,
+        model: str,
+        adapter: str | None,
+        source: PIL.Image.Image,
+        on_progress: ProgressCallback | None,
+        seeds: Sequence[int],
+    ) -> list[PIL.Image.Image]:
+        """An edit's pictures: the source placed on its canvas, the rest drawn by inpainting."""
+        p = job.parameters
+        info = await self._engine.describe(model)
+        placed = (p.source_width or p.width, p.source_height or p.height)
+        picture = source.resize(placed, PIL.Image.Resampling.LANCZOS)
+        canvas = canvas_for(edit_of(p), picture, info.size_multiple)
+        if canvas.image.size != (p.width, p.height):
+            raise RuntimeError(f"this edit's canvas is {canvas.image.size}, not its recipe's")
+        request = GenerationRequest(
+            model=model,
+            prompt=job.prompt,
+            negative_prompt=job.negative_prompt,
+            width=p.width,
+            height=p.height,
+            steps=p.steps,
+            guidance=p.guidance,
+            seeds=tuple(seeds),
+            init_image=canvas.image,
+            strength=EDIT_STRENGTH,
+            mask=canvas.mask,
             adapter=adapter,
         )
         return await self._engine.generate(request, on_progress)

@@ -24,6 +24,7 @@ from bot.core.actor import Actor, find_user, get_or_create_user, refuse_if_block
 from bot.core.errors import NotFound, PermissionDenied, SetupError, UserError
 from bot.core.jobs.caps import refuse_over_cap
 from bot.core.jobs.comparison import HIDDEN, blind_layout, compared_versions
+from bot.core.jobs.edits import EditRequest
 from bot.core.jobs.job_view import JobView, job_view, with_file_problems
 from bot.core.jobs.prompt import (
     MAX_SEED,
@@ -220,6 +221,34 @@ class JobService:
             actor, job_id, index, click, JobKind.VARIATION, recipe
         )
 
+    async def edit(self, actor: Actor, job_id: str, index: int, edit: EditRequest) -> JobView:
+        """Zoom out, pan, make square or vary region on image ``index`` (1-based): a new grid
+        drawn around or into it (``bot.core.jobs.edits``), and the click as an event."""
+        multiple = await self._size_multiple(job_id, index)
+
+        def recipe(parent: Job, image: Image) -> tuple[JobParameters, int]:
+            # An upscale is edited at the size its source grid was made at, as it is varied.
+            parameters = edit.parameters(
+                parent.parameters.grid_size,
+                multiple,
+                parent.parameters.steps,
+                parent.parameters.guidance,
+                GRID_SIZE,
+            )
+            return parameters, self._new_seed()
+
+        return await self._from_clicked_image(
+            actor, job_id, index, edit.click, JobKind.EDIT, recipe, prompt=edit.prompt
+        )
+
+    async def _size_multiple(self, job_id: str, index: int) -> int:
+        """What sizes step by for the model that drew image ``index`` of the job."""
+        async with self._database.sessions() as session:
+            image = await self._image_at(session, await self._finished_job(session, job_id), index)
+            version = await session.get_one(ModelVersion, image.model_version_id)
+        info = await self._describe(version.base_model, f"model version {version.name!r}")
+        return info.size_multiple
+
     async def _from_clicked_image(
         self,
         actor: Actor,
@@ -228,8 +257,11 @@ class JobService:
         click: EventKind,
         kind: JobKind,
         recipe: Callable[[Job, Image], tuple[JobParameters, int]],
+        *,
+        prompt: str | None = None,
     ) -> JobView:
-        """Queue the job a click on one image asks for, and record the click, in one go."""
+        """Queue the job a click on one image asks for, and record the click, in one go;
+        ``prompt``: the new job's, instead of the clicked grid's."""
         async with writing(self._database) as session:
             user = await get_or_create_user(session, actor)
             parent = await self._finished_job(session, job_id)
@@ -240,7 +272,7 @@ class JobService:
             job = self._new_job(
                 owner=user,
                 kind=kind,
-                prompt=parent.prompt,
+                prompt=prompt or parent.prompt,
                 negative_prompt=parent.negative_prompt,
                 parameters=parameters,
                 base_seed=base_seed,

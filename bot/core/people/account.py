@@ -13,7 +13,16 @@ from storage.models import Event, EventKind, Image, Job, JobStatus
 from storage.queue import fair_order
 
 # Clicks that made something; every other event is a rating (reactions, /rate choices).
-CLICKS = (EventKind.UPSCALE, EventKind.VARY_SUBTLE, EventKind.VARY_STRONG, EventKind.REROLL)
+CLICKS = (
+    EventKind.UPSCALE,
+    EventKind.VARY_SUBTLE,
+    EventKind.VARY_STRONG,
+    EventKind.REROLL,
+    EventKind.ZOOM_OUT,
+    EventKind.PAN,
+    EventKind.MAKE_SQUARE,
+    EventKind.VARY_REGION,
+)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from bot.core.actor import Actor
 from bot.core.app import App
+from bot.core.jobs.edits import EditRequest
 from bot.core.jobs.job_view import JobView
 from bot.core.people.rating import Choice
 from storage.labels.derive import labels_of, pairs_of
@@ -167,6 +168,30 @@ async def test_a_v_click_is_one_weak_positive_tagged_variation(
     assert labels_by(labels, bob_id) == {grid.images[2].id: (True, Source.VARIATION)}
     (action,) = (await ranking_of(app, grid)).actions
     assert (action.kind, action.result_job_public_id) == ("vary_subtle", variation.job_id)
+
+
+async def test_an_edit_of_an_upscale_is_a_weak_positive_tagged_edit(
+    app: App, alice: Actor, bob: Actor
+) -> None:
+    grid = await grid_of(app, alice)
+    upscale = await make(app, await app.service.upscale(bob, grid.job_id, 2))
+    zoomed = await make(
+        app, await app.service.edit(bob, upscale.job_id, 1, EditRequest("zoom_out", zoom=2.0))
+    )
+    bob_id = await user_id(app, bob)
+
+    pairs, labels = await derived(app, grid)
+
+    # Bob's U-click chose picture 2 (pairs over the three others); the zoom on its upscale is
+    # a weak positive for the upscale itself, as a V-click there would be.
+    assert pairs_by(pairs, bob_id) == {
+        (1, 0, Source.UPSCALE),
+        (1, 2, Source.UPSCALE),
+        (1, 3, Source.UPSCALE),
+    }
+    assert labels_by(labels, bob_id)[upscale.images[0].id] == (True, Source.EDIT)
+    kinds = [(a.kind, a.result_job_public_id) for a in (await ranking_of(app, grid)).actions]
+    assert ("zoom_out", zoomed.job_id) in kinds
 
 
 async def test_a_v_click_beside_a_u_click_is_neither_winner_nor_loser(
