@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from bot.cli import data, jobs, serve
+from bot.cli import data, edits, jobs, serve
 from bot.cli.common import fail
 from bot.cli.db import db_app
 from bot.cli.engine import engine_app
@@ -32,7 +32,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(engine_app, name="engine")
 app.add_typer(profile_app, name="profile")
 # Each module declares its commands on its own typer; the root lists them at its top level.
-for group in (jobs.commands, data.commands, serve.commands):
+for group in (jobs.commands, edits.commands, data.commands, serve.commands):
     for command in group.registered_commands:
         app.registered_commands.append(command)
 app.command("loop-demo")(loop_demo)

@@ -1,0 +1,65 @@
+"""zoom, pan, square and vary-region from the terminal: each makes a grid from a picture and
+is one click in the grid's story."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.bot.cli.test_cli import cli_env, produced
+
+__all__ = ["cli_env"]
+
+
+def size_of(path: str) -> tuple[int, int]:
+    with Image.open(path) as picture:
+        return picture.size
+
+
+def test_the_tools_after_an_upscale_from_the_terminal(
+    cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    grid = produced(capsys, "imagine", "a red circle on a blue background --ar 3:2")
+    upscaled = produced(capsys, "upscale", grid["job_id"], "1")
+    width, height = size_of(grid["images"][0]["path"])
+
+    zoomed = produced(capsys, "zoom", upscaled["job_id"], "1", "--factor", "1.5")
+    panned = produced(capsys, "pan", upscaled["job_id"], "1", "right", "--user", "dave")
+    squared = produced(capsys, "square", grid["job_id"], "1")
+    region = produced(
+        capsys,
+        "vary-region",
+        grid["job_id"],
+        "2",
+        "--region",
+        "top-left",
+        "--region",
+        "centre",
+        "--prompt",
+        "a red circle and a star",
+    )
+
+    for made in (zoomed, panned, squared, region):
+        assert made["status"] == "done" and len(made["images"]) == 4
+        assert all(Path(image["path"]).is_file() for image in made["images"])
+    assert size_of(zoomed["images"][0]["path"]) == (width, height)
+    assert zoomed["parameters"]["zoom"] == 1.5
+    panned_width, panned_height = size_of(panned["images"][0]["path"])
+    assert panned_width > width and panned_height == height
+    assert size_of(squared["images"][0]["path"])[0] == size_of(squared["images"][0]["path"])[1]
+    assert region["parameters"]["regions"] == ["top-left", "centre"]
+    assert region["prompt"] == "a red circle and a star"
+    # Each is a click in the story of the picture it was made from.
+    stories = {
+        job: [
+            (s["who"], s["kind"], s["started_job_id"])
+            for s in produced(capsys, "show", job)["story"]
+        ]
+        for job in (grid["job_id"], upscaled["job_id"])
+    }
+    assert ("carol", "make_square", squared["job_id"]) in stories[grid["job_id"]]
+    assert ("carol", "vary_region", region["job_id"]) in stories[grid["job_id"]]
+    assert ("carol", "zoom_out", zoomed["job_id"]) in stories[upscaled["job_id"]]
+    assert ("dave", "pan", panned["job_id"]) in stories[upscaled["job_id"]]
