@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.ui.base import Button, bot_of
+from bot.ui.edit_buttons import EDIT_ITEMS, VaryRegionButton, add_edit_buttons
 
 if TYPE_CHECKING:
     from bot.core.actor import Actor
@@ -154,22 +155,32 @@ class RateButton(discord.ui.DynamicItem[Button], template=RATE_ID):
         await bot_of(interaction).rate(interaction, self.job_id, self.emoji)
 
 
-DYNAMIC_ITEMS: tuple[Any, ...] = (UpscaleButton, VaryButton, RerollButton, RateButton)
+DYNAMIC_ITEMS: tuple[Any, ...] = (
+    UpscaleButton,
+    VaryButton,
+    RerollButton,
+    RateButton,
+    *EDIT_ITEMS,
+)
 
 
 def keyboard(view: JobView) -> discord.ui.View:
     """The buttons for a finished job.
 
     Under a grid: U1–U4 🔄 / V1–V4. Under an upscale: Vary (Subtle), Vary (Strong),
-    Upscale (2x) / ❤️ Favourite, 👎.
+    Vary (Region), Upscale (2x) / ❤️ Favourite, 👎 / Zoom Out 2x, 1.5x, Custom Zoom (Make
+    Square) / ⬅️ ➡️ ⬆️ ⬇️.
     """
     buttons = discord.ui.View(timeout=None)
     if view.kind == "upscale":
         buttons.add_item(VaryButton(view.job_id, 1, strong=False, label="Vary (Subtle)", row=0))
         buttons.add_item(VaryButton(view.job_id, 1, strong=True, label="Vary (Strong)", row=0))
+        buttons.add_item(VaryRegionButton(view.job_id, row=0))
         buttons.add_item(UpscaleButton(view.job_id, 1, label="Upscale (2x)"))
         buttons.add_item(RateButton(view.job_id, "f"))
         buttons.add_item(RateButton(view.job_id, "d"))
+        picture = view.images[0]
+        add_edit_buttons(buttons, view.job_id, picture.width == picture.height, first_row=2)
         return buttons
     for image in view.images:
         buttons.add_item(UpscaleButton(view.job_id, image.index))

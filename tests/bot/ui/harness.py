@@ -113,6 +113,8 @@ class FakeDiscord:
         # Messages Discord holds, by interaction token (the @original) and by message id.
         self.originals: dict[str, dict[str, Any]] = {}
         self.messages: dict[int, dict[str, Any]] = {}
+        # Modals the bot opened, by the token of the interaction that opened them.
+        self.modals: dict[str, dict[str, Any]] = {}
         # As for a token that was reset or mistyped: every bot-token request is refused.
         self.rejects_token = False
         # As if each job ran past the interaction token's 15 minutes: once an interaction is
@@ -301,6 +303,8 @@ class FakeDiscord:
             self.originals[token] = message
             answer["interaction"]["response_message_id"] = message["id"]
             answer["resource"]["message"] = message
+        if kind == 9:  # a modal, opened for the person who clicked
+            self.modals[token] = data
         if kind == 7:  # a click edits the message its button is on
             message = self._message(data, [], self.originals[token])
             self.originals[token] = message
@@ -590,6 +594,35 @@ class Gateway:
             {"custom_id": custom_id, "component_type": 2},
             message=message,
         )
+
+    def select(
+        self, person: Person, message: dict[str, Any], custom_id: str, values: list[str]
+    ) -> Sent:
+        """A choice in a select menu of ``message``: the options' values chosen."""
+        menu = next(
+            component
+            for row in message["components"]
+            for component in row.get("components", [])
+            if component.get("custom_id") == custom_id
+        )
+        offered = {option["value"] for option in menu["options"]}
+        assert set(values) <= offered, f"{values} are not all options of {custom_id}"
+        data = {"custom_id": custom_id, "component_type": 3, "values": values}
+        return self._interaction(3, person, data, message=message)
+
+    def submit(self, person: Person, modal: dict[str, Any], *answers: str) -> Sent:
+        """A modal sent back with ``answers`` in its text fields, in their order."""
+        fields = [
+            component["custom_id"]
+            for row in modal["components"]
+            for component in row.get("components", [])
+        ]
+        assert len(answers) == len(fields), f"the modal has {len(fields)} fields"
+        rows = [
+            {"type": 1, "components": [{"type": 4, "custom_id": field, "value": answer}]}
+            for field, answer in zip(fields, answers, strict=True)
+        ]
+        return self._interaction(5, person, {"custom_id": modal["custom_id"], "components": rows})
 
 
 OptionValue = str | bool | int | float | Person

@@ -59,9 +59,10 @@ async def test_u2_posts_the_upscaled_second_image(
     assert upscale.kind == "upscale"
     assert upscale.parent_image_id == source.id
     assert upscale.owner == "bob"  # the clicker's job, as on Midjourney
-    assert shown.custom_ids == [
+    assert shown.custom_ids[:6] == [
         f"pl:v:{upscale.job_id}:1",
         f"pl:vs:{upscale.job_id}:1",
+        f"pl:vr:{upscale.job_id}",
         f"pl:u:{upscale.job_id}:1",
         f"pl:f:{upscale.job_id}",
         f"pl:d:{upscale.job_id}",
