@@ -66,6 +66,13 @@ class Settings(BaseSettings):
         lt=1,
         description="img2img strength of a refine pass after the 2x Lanczos upscale; 0 is off.",
     )
+    upscale_creative_strength: float = Field(
+        default=0.4,
+        gt=0,
+        lt=1,
+        description="img2img strength of Upscale (Creative): how much detail it redraws at the "
+        "new size.",
+    )
     job_lease_seconds: float = Field(
         default=120.0,
         gt=0,

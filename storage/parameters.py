@@ -65,6 +65,8 @@ class JobParameters(BaseModel):
     # Upscales: by how much, how strongly the refine pass redraws, and the source's size.
     factor: int | None = None
     refine_strength: float | None = None
+    # Upscale (Creative): the refine pass redraws detail at the new size.
+    creative: bool | None = None
     source_width: int | None = None
     source_height: int | None = None
     # Edits: which tool, and what it was asked (``engine.canvas``); drawn by inpainting.

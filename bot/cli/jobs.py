@@ -58,13 +58,24 @@ def imagine(
 def upscale(
     job: JobArgument,
     index: IndexArgument,
+    creative: Annotated[
+        bool,
+        typer.Option(
+            "--creative/--subtle", help="Redraw detail at the new size (Upscale (Creative))."
+        ),
+    ] = False,
     user: UserOption = None,
     wait: WaitOption = True,
     as_json: JsonOption = False,
 ) -> None:
-    """Upscale image INDEX of a grid (like U1-U4); records the click."""
+    """Upscale image INDEX of a grid (like U1-U4, or Upscale (Subtle) / (Creative) under an
+    upscale); records the click."""
     actor = acting_person(read_settings(), user)
-    produce(as_json, lambda opened: opened.service.upscale(actor, job, index), wait=wait)
+    produce(
+        as_json,
+        lambda opened: opened.service.upscale(actor, job, index, creative=creative),
+        wait=wait,
+    )
 
 
 @commands.command()

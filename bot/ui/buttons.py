@@ -27,33 +27,37 @@ JOB = r"(?P<job>[a-z0-9]{1,40})"
 INDEX = r"(?P<index>[1-4])"
 
 
-UPSCALE_ID = re.compile(rf"pl:u:{JOB}:{INDEX}")
+UPSCALE_ID = re.compile(rf"pl:(?P<how>u|uc):{JOB}:{INDEX}")
 
 
 class UpscaleButton(discord.ui.DynamicItem[Button], template=UPSCALE_ID):
-    """U1–U4: one image of the grid, upscaled, in a message of its own."""
+    """U1–U4: one image of the grid, upscaled, in a message of its own; under an upscale,
+    Upscale (Subtle) and Upscale (Creative), which redraws detail at the new size."""
 
-    def __init__(self, job_id: str, index: int, label: str | None = None) -> None:
+    def __init__(
+        self, job_id: str, index: int, label: str | None = None, *, creative: bool = False
+    ) -> None:
         super().__init__(
             discord.ui.Button(
                 label=label or f"U{index}",
                 style=discord.ButtonStyle.secondary,
-                custom_id=f"pl:u:{job_id}:{index}",
+                custom_id=f"pl:{'uc' if creative else 'u'}:{job_id}:{index}",
                 row=0,
             )
         )
         self.job_id = job_id
         self.index = index
+        self.creative = creative
 
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
     ) -> UpscaleButton:
-        return cls(match["job"], int(match["index"]))
+        return cls(match["job"], int(match["index"]), creative=match["how"] == "uc")
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         async def submit(app: App, actor: Actor) -> JobView:
-            return await app.service.upscale(actor, self.job_id, self.index)
+            return await app.service.upscale(actor, self.job_id, self.index, creative=self.creative)
 
         await bot_of(interaction).answer(interaction, submit)
 
@@ -168,15 +172,16 @@ def keyboard(view: JobView) -> discord.ui.View:
     """The buttons for a finished job.
 
     Under a grid: U1–U4 🔄 / V1–V4. Under an upscale: Vary (Subtle), Vary (Strong),
-    Vary (Region), Upscale (2x) / ❤️ Favourite, 👎 / Zoom Out 2x, 1.5x, Custom Zoom (Make
-    Square) / ⬅️ ➡️ ⬆️ ⬇️.
+    Vary (Region), Upscale (Subtle), Upscale (Creative) / ❤️ Favourite, 👎 / Zoom Out 2x, 1.5x,
+    Custom Zoom (Make Square) / ⬅️ ➡️ ⬆️ ⬇️.
     """
     buttons = discord.ui.View(timeout=None)
     if view.kind == "upscale":
         buttons.add_item(VaryButton(view.job_id, 1, strong=False, label="Vary (Subtle)", row=0))
         buttons.add_item(VaryButton(view.job_id, 1, strong=True, label="Vary (Strong)", row=0))
         buttons.add_item(VaryRegionButton(view.job_id, row=0))
-        buttons.add_item(UpscaleButton(view.job_id, 1, label="Upscale (2x)"))
+        buttons.add_item(UpscaleButton(view.job_id, 1, label="Upscale (Subtle)"))
+        buttons.add_item(UpscaleButton(view.job_id, 1, label="Upscale (Creative)", creative=True))
         buttons.add_item(RateButton(view.job_id, "f"))
         buttons.add_item(RateButton(view.job_id, "d"))
         picture = view.images[0]

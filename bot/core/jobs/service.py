@@ -173,8 +173,16 @@ class JobService:
             await self._queue(session, job)
         return await self.show(job.public_id, warnings=warnings)
 
-    async def upscale(self, actor: Actor, job_id: str, index: int) -> JobView:
-        """U-click: an upscaled copy of image ``index`` (1-based) and an ``upscale`` event."""
+    async def upscale(
+        self, actor: Actor, job_id: str, index: int, *, creative: bool = False
+    ) -> JobView:
+        """U-click: an upscaled copy of image ``index`` (1-based) and an ``upscale`` event;
+        ``creative`` (Upscale (Creative)): the enlargement's detail redrawn."""
+        refine = (
+            self._settings.upscale_creative_strength
+            if creative
+            else self._settings.upscale_refine_strength
+        )
 
         def recipe(parent: Job, image: Image) -> tuple[JobParameters, int]:
             factor = 2
@@ -184,7 +192,8 @@ class JobService:
                 source_width=image.width,
                 source_height=image.height,
                 factor=factor,
-                refine_strength=self._settings.upscale_refine_strength,
+                refine_strength=refine,
+                creative=creative or None,
                 steps=parent.parameters.steps,
                 guidance=parent.parameters.guidance,
                 count=1,

@@ -41,6 +41,9 @@ def test_the_tools_after_an_upscale_from_the_terminal(
         "a red circle and a star",
     )
 
+    creative = produced(capsys, "upscale", upscaled["job_id"], "1", "--creative")
+    assert creative["parameters"]["creative"] is True
+    assert size_of(creative["images"][0]["path"]) == (4 * width, 4 * height)
     for made in (zoomed, panned, squared, region):
         assert made["status"] == "done" and len(made["images"]) == 4
         assert all(Path(image["path"]).is_file() for image in made["images"])

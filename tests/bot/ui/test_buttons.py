@@ -13,6 +13,7 @@ from bot.core.app import App
 from tests.bot.ui.conftest import StartBot, abandon
 from tests.bot.ui.harness import EPHEMERAL, Call, FakeDiscord, Gateway, Person, Sent
 from tests.bot.ui.test_imagine import grid_posted, last_edit
+from tests.engine.support import pixel_distance
 
 ALICE = Person(400_000_000_000_000_001, "alice")
 BOB = Person(400_000_000_000_000_002, "bob")
@@ -59,11 +60,12 @@ async def test_u2_posts_the_upscaled_second_image(
     assert upscale.kind == "upscale"
     assert upscale.parent_image_id == source.id
     assert upscale.owner == "bob"  # the clicker's job, as on Midjourney
-    assert shown.custom_ids[:6] == [
+    assert shown.custom_ids[:7] == [
         f"pl:v:{upscale.job_id}:1",
         f"pl:vs:{upscale.job_id}:1",
         f"pl:vr:{upscale.job_id}",
         f"pl:u:{upscale.job_id}:1",
+        f"pl:uc:{upscale.job_id}:1",
         f"pl:f:{upscale.job_id}",
         f"pl:d:{upscale.job_id}",
     ]
@@ -79,6 +81,7 @@ async def test_the_buttons_under_an_upscale(
     message = fake_discord.originals[click.token]
 
     bigger = await result_of(fake_discord, gateway.click(ALICE, message, f"pl:u:{upscale}:1"))
+    creative = await result_of(fake_discord, gateway.click(ALICE, message, f"pl:uc:{upscale}:1"))
     strong = await result_of(fake_discord, gateway.click(ALICE, message, f"pl:vs:{upscale}:1"))
     favourite = gateway.click(ALICE, message, f"pl:f:{upscale}")
     thanks = await fake_discord.wait_for(
@@ -93,8 +96,15 @@ async def test_the_buttons_under_an_upscale(
     )
 
     source = (await app.service.show(upscale)).images[0]
-    with PIL.Image.open(io.BytesIO(bigger.files[0].data)) as image:
-        assert image.size == (source.width * 2, source.height * 2)
+    with (
+        PIL.Image.open(io.BytesIO(bigger.files[0].data)) as image,
+        PIL.Image.open(io.BytesIO(creative.files[0].data)) as redrawn,
+    ):
+        assert image.size == redrawn.size == (source.width * 2, source.height * 2)
+        # Upscale (Subtle) only enlarges; Upscale (Creative) redraws the enlargement's detail.
+        assert pixel_distance(image.convert("RGB"), redrawn.convert("RGB")) > 5
+    assert (await app.service.show(job_of(creative))).parameters.creative is True
+    assert (await app.service.show(job_of(bigger))).parameters.creative is None
     varied = await app.service.show(job_of(strong))
     assert (varied.kind, varied.parameters.variation, len(varied.images)) == (
         "variation",
