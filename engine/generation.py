@@ -4,6 +4,7 @@ text-to-image requests in one where they can share it."""
 import inspect
 import math
 from collections.abc import Callable, Hashable, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -17,6 +18,7 @@ from engine.errors import EngineError
 from engine.imaging import resize_to
 from engine.loader import LoadedModel
 from engine.types import GenerationRequest, Progress
+from engine.variety import chaotic_latents, tiling
 
 
 def _step_reporter(report: Callable[[Progress], None]) -> Callable[..., dict[str, Any]]:
@@ -61,6 +63,8 @@ def shared_call_key(request: GenerationRequest) -> Hashable | None:
         # No negative prompt is not the same as an empty one to every pipeline: SDXL draws
         # zeros for none and encodes "" otherwise. Those without one go together, as None.
         bool(request.negative_prompt),
+        request.chaos,
+        request.tile,
     )
 
 
@@ -84,14 +88,20 @@ def generate_images(
     arguments["strength"] = request.strength
     arguments["num_inference_steps"] = _image_to_image_steps(request.steps, request.strength)
     if request.mask is None:
-        return _call(model, model.image_to_image, request.adapter, arguments)
+        return _call(model, model.image_to_image, request.adapter, arguments, tile=request.tile)
     if model.inpainting is None:
         raise EngineError(
             f"{model.info.source} cannot redraw part of a picture: diffusers has no inpainting "
             "pipeline for its family"
         )
     mask = resize_to(request.mask.convert("L"), size)
-    drawn = _call(model, model.inpainting, request.adapter, arguments | {"mask_image": mask})
+    drawn = _call(
+        model,
+        model.inpainting,
+        request.adapter,
+        arguments | {"mask_image": mask},
+        tile=request.tile,
+    )
     return [keep_unmasked(picture, source, mask) for picture in drawn]
 
 
@@ -133,7 +143,13 @@ def generate_together(
         "num_images_per_prompt": 1,
         "generator": [torch.Generator("cpu").manual_seed(s) for r in requests for s in r.seeds],
     }
-    images = _call(model, model.text_to_image, requests[0].adapter, arguments)
+    first = requests[0]
+    if first.chaos:
+        seeds = [seed for request in requests for seed in request.seeds]
+        arguments["latents"] = chaotic_latents(
+            model.text_to_image, seeds, first.width, first.height, first.chaos
+        )
+    images = _call(model, model.text_to_image, first.adapter, arguments, tile=first.tile)
     per_request: list[list[Image]] = []
     for request in requests:
         per_request.append(images[: len(request.seeds)])
@@ -155,11 +171,17 @@ def _common_arguments(
 
 
 def _call(
-    model: LoadedModel, pipeline: DiffusionPipeline, adapter: str | None, arguments: dict[str, Any]
+    model: LoadedModel,
+    pipeline: DiffusionPipeline,
+    adapter: str | None,
+    arguments: dict[str, Any],
+    *,
+    tile: bool = False,
 ) -> list[Image]:
     use_adapter(model, adapter)
     try:
-        output = pipeline(**_accepted(pipeline, arguments))
+        with tiling(pipeline) if tile else nullcontext():
+            output = pipeline(**_accepted(pipeline, arguments))
     except Exception as error:
         # Bad sizes, strengths out of range, out of memory: all reach the user as they are.
         raise EngineError.wrapping("generation failed", error) from error

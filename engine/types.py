@@ -42,6 +42,10 @@ class GenerationRequest:
     """How far image-to-image may move from `init_image`, from 0 to 1; required with it."""
     adapter: str | None = None
     """A LoRA adapter folder to draw with (a tuned model version); None: the base model."""
+    chaos: int = 0
+    """0 to 100: how different the pictures of one request are (``engine.variety``)."""
+    tile: bool = False
+    """Pictures that repeat seamlessly across their edges (``engine.variety``)."""
     mask: Image | None = None
     """Makes it an inpainting request (zoom out, pan, vary region): white where the model draws,
     black where `init_image` is kept as it is; needs `init_image` (``engine.canvas``)."""
@@ -51,6 +55,8 @@ class GenerationRequest:
             raise ValueError("a generation request needs at least one seed")
         if (self.init_image is None) != (self.strength is None):
             raise ValueError("init_image and strength go together: give both or neither")
+        if not 0 <= self.chaos <= 100:
+            raise ValueError("chaos goes from 0 to 100")
         if self.mask is not None and self.init_image is None:
             raise ValueError("a mask says what to redraw of init_image: it needs one")
 

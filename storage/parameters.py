@@ -55,6 +55,9 @@ class JobParameters(BaseModel):
     count: int
     # The --ar a grid was asked with, as "W:H".
     aspect: str | None = None
+    # --chaos (0-100: how different the grid's pictures are) and --tile (seamless pictures).
+    chaos: int | None = None
+    tile: bool | None = None
     # A blind comparison: the model version id behind each grid position.
     versions: tuple[int, ...] | None = None
     # Made from a picture of a blind grid: it must not tell its version either.

@@ -119,6 +119,8 @@ class PictureHandler:
             init_image=source,
             strength=p.strength,
             adapter=adapter,
+            chaos=p.chaos or 0,
+            tile=bool(p.tile),
         )
         return await self._engine.generate(request, on_progress)
 

@@ -38,13 +38,16 @@ _FLAG_ALIASES = {
     "p": "p",
     "profile": "p",
     "personalize": "p",
+    "chaos": "chaos",
+    "c": "chaos",
+    "tile": "tile",
 }
 ALLOWED_FLAGS = (
     "--ar W:H, --seed N, --no a, b, --steps N, --cfg F (or --guidance F), --model NAME, "
-    "--p [CODE | server | off]"
+    "--p [CODE | server | off], --chaos 0-100 (or --c), --tile"
 )
 # Flags that may stand alone: --p on its own asks for the person's own profile.
-_VALUE_OPTIONAL = frozenset({"p"})
+_VALUE_OPTIONAL = frozenset({"p", "tile"})
 # Share codes (bot.core.models.profiles makes them): lowercase letters and digits.
 SHARE_CODE = re.compile(r"^[a-z0-9]{8}$")
 
@@ -69,6 +72,8 @@ class ParsedPrompt:
     guidance: float | None = None
     model: str | None = None
     profile: ProfileWanted | None = None
+    chaos: int | None = None
+    tile: bool = False
 
 
 def parse_prompt(text: str, limits: PromptLimits) -> ParsedPrompt:
@@ -100,6 +105,12 @@ def parse_prompt(text: str, limits: PromptLimits) -> ParsedPrompt:
             fields["model"] = _parse_model(value)
         elif flag == "p":
             fields["profile"] = _parse_profile(value)
+        elif flag == "chaos":
+            fields["chaos"] = _parse_int(value, "--chaos", 0, 100)
+        elif flag == "tile":
+            if value:
+                raise PromptError(f"--tile takes no value, not {value!r}.")
+            fields["tile"] = True
     if "model" in fields and "profile" in fields:
         raise PromptError("--model and --p cannot go together: a profile draws with its own model.")
     return ParsedPrompt(prompt=prompt, **fields)  # type: ignore[arg-type]

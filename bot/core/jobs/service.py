@@ -150,6 +150,8 @@ class JobService:
             ),
             count=GRID_SIZE,
             aspect=f"{aspect[0]}:{aspect[1]}" if aspect is not None else None,
+            chaos=parsed.chaos or None,
+            tile=parsed.tile or None,
             versions=(
                 blind_layout(version.id, against.id, GRID_SIZE, self._chance)
                 if against is not None
@@ -222,6 +224,8 @@ class JobService:
                 count=GRID_SIZE,
                 strength=strength,
                 variation="strong" if strong else "subtle",
+                # Variations of a seamless picture stay seamless.
+                tile=parent.parameters.tile,
             )
             return parameters, self._new_seed()
 

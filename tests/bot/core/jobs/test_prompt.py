@@ -27,7 +27,7 @@ def test_plain_prompt_has_no_parameters() -> None:
 def test_every_parameter_is_read() -> None:
     parsed = parse_prompt(
         "a lighthouse at dusk --ar 16:9 --seed 42 --no fog,  boats"
-        " --steps 30 --cfg 6.5 --model sdxl",
+        " --steps 30 --cfg 6.5 --model sdxl --chaos 40 --tile",
         LIMITS,
     )
     assert parsed == ParsedPrompt(
@@ -38,13 +38,16 @@ def test_every_parameter_is_read() -> None:
         steps=30,
         guidance=6.5,
         model="sdxl",
+        chaos=40,
+        tile=True,
     )
 
 
 def test_aliases_and_phone_dashes_are_accepted() -> None:
-    parsed = parse_prompt("a cat \u2014aspect 2:3 \u2013guidance 4", LIMITS)
+    parsed = parse_prompt("a cat \u2014aspect 2:3 \u2013guidance 4 --c 7", LIMITS)
     assert parsed.aspect == (2, 3)
     assert parsed.guidance == 4.0
+    assert parsed.chaos == 7
 
 
 @pytest.mark.parametrize(
@@ -69,6 +72,9 @@ def test_aliases_and_phone_dashes_are_accepted() -> None:
         ("a cat --ar:1:1", "Cannot read"),
         ("a cat --model ../../etc", "model name"),
         ("x" * 4001, "at most 4000"),
+        ("a cat --chaos 101", "from 0 to 100"),
+        ("a cat --chaos lots", "whole number"),
+        ("a cat --tile 2", "--tile takes no value"),
     ],
 )
 def test_bad_input_is_refused_with_what_is_allowed(text: str, message_part: str) -> None:

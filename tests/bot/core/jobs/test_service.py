@@ -346,3 +346,16 @@ async def test_processes_that_meet_a_new_model_at_once_register_it_once(
     async with open_app(settings, engine=local_engine) as app, app.database.sessions() as session:
         rows = (await session.execute(select(ModelVersion.name, ModelVersion.serving))).all()
     assert [tuple(row) for row in rows] == [(Path(settings.model).name, True)]
+
+
+async def test_chaos_and_tile_travel_with_a_grid_to_its_reroll_and_variations(
+    app: App, alice: Actor
+) -> None:
+    grid = await make(app, await app.service.imagine(alice, "a red circle --chaos 80 --tile"))
+    rerolled = await make(app, await app.service.reroll(alice, grid.job_id))
+    varied = await make(app, await app.service.vary(alice, grid.job_id, 1, strong=False))
+
+    assert (grid.parameters.chaos, grid.parameters.tile) == (80, True)
+    assert (rerolled.parameters.chaos, rerolled.parameters.tile) == (80, True)
+    # A variation starts from its picture: chaos has nothing to spread; it stays seamless.
+    assert (varied.parameters.chaos, varied.parameters.tile) == (None, True)
