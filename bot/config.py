@@ -113,6 +113,16 @@ class Settings(BaseSettings):
         ge=1,
         description="How many jobs one person may have queued or running at once.",
     )
+    max_prompts_at_once: int = Field(
+        default=16,
+        ge=1,
+        description="The most grids one /imagine may make with {a, b} options and --repeat.",
+    )
+    ask_above_prompts: int = Field(
+        default=4,
+        ge=1,
+        description="Above this many grids from one /imagine, the person confirms first.",
+    )
     queue_total: int = Field(
         default=50, ge=1, description="How many jobs may be queued or running in all."
     )

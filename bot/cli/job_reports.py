@@ -28,35 +28,58 @@ def produce(
     """Resume what a crash left behind, queue the new job, run it, and report it.
 
     ``wait`` False: queue the job for any worker and report it queued, at once."""
+
+    async def one(opened: App) -> list[JobView]:
+        return [await queue(opened)]
+
+    produce_all(as_json, one, wait=wait)
+
+
+def produce_all(
+    as_json: bool,
+    queue: Callable[[App], Awaitable[list[JobView]]],
+    *,
+    wait: bool = True,
+) -> None:
+    """``produce`` for a command that queues several jobs at once (a permutation prompt): each
+    is run in turn and reported (with ``--json``, one line each)."""
     if not wait:
-        _report(run_app(queue, run_own_jobs=False), [], as_json)
+        for view in run_app(queue, run_own_jobs=False):
+            _report(view, [], as_json)
         return
     with progress_bars(enabled=not as_json) as progress_for:
 
-        async def work(opened: App) -> tuple[JobView, list[tuple[str, JobStatus]], str]:
+        async def work(opened: App) -> tuple[list[JobView], list[tuple[str, JobStatus]], str]:
             resumed = await opened.resume_interrupted(progress_for)
             queued = await queue(opened)
-            unavailable = ""
-            try:
-                await opened.runner.run(queued.job_id, progress_for(queued.job_id))
-            except EngineUnavailable as error:
-                unavailable = str(error)
-            view = await opened.service.show(queued.job_id, warnings=queued.warnings)
-            return view, resumed, unavailable
+            views, unavailable = [], ""
+            for job in queued:
+                if not unavailable:
+                    try:
+                        await opened.runner.run(job.job_id, progress_for(job.job_id))
+                    except EngineUnavailable as error:
+                        unavailable = str(error)
+                views.append(await opened.service.show(job.job_id, warnings=job.warnings))
+            return views, resumed, unavailable
 
-        view, resumed, unavailable = run_app(work)
+        views, resumed, unavailable = run_app(work)
     if unavailable:
-        # Accepted work is kept: the job waits in the queue for the engine to be back.
-        _report(view, resumed, as_json, show_view=False)
+        # Accepted work is kept: the jobs wait in the queue for the engine to be back.
+        for view in views:
+            _report(view, resumed, as_json, show_view=False)
+        waiting = ", ".join(view.job_id for view in views if view.status != JobStatus.DONE.value)
         fail(
-            f"job {view.job_id} stays queued until the engine is back, and a worker (pickloop "
+            f"job {waiting} stays queued until the engine is back, and a worker (pickloop "
             f"worker) runs it then: {unavailable}",
             1,
         )
-    done = view.status == JobStatus.DONE.value
-    # A job that failed is one line on stderr (its id and reason); `show` has the rest.
-    _report(view, resumed, as_json, show_view=done)
-    if not done:
+    for view in views:
+        # A job that failed is one line on stderr (its id and reason); `show` has the rest.
+        _report(view, resumed, as_json, show_view=view.status == JobStatus.DONE.value)
+        resumed = []
+    failed = [view for view in views if view.status != JobStatus.DONE.value]
+    if failed:
+        view = failed[0]
         fail(f"job {view.job_id} {view.status}: {view.error or 'no reason recorded'}", 1)
 
 

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from bot.core.errors import UserError
 from bot.core.jobs.job_view import JobView
+from bot.core.jobs.permutations import expand
 from bot.core.jobs.prompt import PromptLimits, parse_prompt
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ from bot.cli.common import (
     read_settings,
     run_app,
 )
-from bot.cli.job_reports import print_view, produce
+from bot.cli.job_reports import print_view, produce, produce_all
 
 commands = typer.Typer()
 
@@ -39,19 +40,30 @@ def imagine(
     prompt: Annotated[
         str, typer.Argument(help='The prompt, e.g. "a lighthouse at dusk --ar 16:9".')
     ],
+    yes: Annotated[
+        bool,
+        typer.Option("--yes", help="Make every grid of a prompt that makes many without asking."),
+    ] = False,
     user: UserOption = None,
     wait: WaitOption = True,
     as_json: JsonOption = False,
 ) -> None:
-    """Make a 2x2 grid from a prompt and say where it is."""
+    """Make a 2x2 grid from a prompt and say where it is; "a {red, blue} circle --repeat 2"
+    makes one grid for each prompt it stands for."""
     settings = read_settings()
     actor = acting_person(settings, user)
     try:
         # Refuse malformed parameters before anything is opened, loaded or written.
-        parse_prompt(prompt, PromptLimits(settings.max_steps, settings.max_guidance))
+        prompts = expand(prompt, settings.max_prompts_at_once)
+        for each in prompts:
+            parse_prompt(each, PromptLimits(settings.max_steps, settings.max_guidance))
+        if len(prompts) > settings.ask_above_prompts and not yes:
+            raise UserError(f"This prompt makes {len(prompts)} grids; add --yes to make them all.")
     except UserError as error:
         fail(str(error), 2)
-    produce(as_json, lambda opened: opened.service.imagine(actor, prompt), wait=wait)
+    produce_all(
+        as_json, lambda opened: opened.service.imagine_all(actor, prompt, confirmed=yes), wait=wait
+    )
 
 
 @commands.command()

@@ -19,3 +19,11 @@ class SetupError(Exception):
     """pickloop's environment or configuration is wrong (the database, the data folder, the
     model, the device): the message says what, and what to do, in one line. Not a UserError:
     the request may be fine, the installation is not."""
+
+
+class ConfirmationNeeded(UserError):
+    """A request that makes many jobs at once, which its person confirms first."""
+
+    def __init__(self, jobs: int) -> None:
+        super().__init__(f"This prompt makes {jobs} grids. Confirm to make them all.")
+        self.jobs = jobs

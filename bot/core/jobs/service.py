@@ -21,11 +21,18 @@ from sqlalchemy.orm import aliased, selectinload
 
 from bot.config import Settings
 from bot.core.actor import Actor, find_user, get_or_create_user, refuse_if_blocked
-from bot.core.errors import NotFound, PermissionDenied, SetupError, UserError
+from bot.core.errors import (
+    ConfirmationNeeded,
+    NotFound,
+    PermissionDenied,
+    SetupError,
+    UserError,
+)
 from bot.core.jobs.caps import refuse_over_cap
 from bot.core.jobs.comparison import HIDDEN, blind_layout, compared_versions
 from bot.core.jobs.edits import EditRequest
 from bot.core.jobs.job_view import JobView, job_view, with_file_problems
+from bot.core.jobs.permutations import expand
 from bot.core.jobs.prompt import (
     MAX_SEED,
     ParsedPrompt,
@@ -107,8 +114,41 @@ class JobService:
         self._banned_words.check(text)
         return parse_prompt(text, self._limits)
 
+    async def imagine_all(
+        self, actor: Actor, text: str, *, confirmed: bool = False
+    ) -> list[JobView]:
+        """Queue one grid for each prompt ``text`` stands for (``{a, b}`` options, ``--repeat``:
+        ``bot.core.jobs.permutations``). Every prompt is checked before anything is written;
+        above ``ask_above_prompts`` grids, ConfirmationNeeded unless ``confirmed``; a person on
+        Discord needs queue places for all of them (with none of theirs waiting, up to
+        ``max_prompts_at_once``)."""
+        prompts = expand(text, self._settings.max_prompts_at_once)
+        for prompt in prompts:
+            self.check_prompt(prompt)
+        if len(prompts) > self._settings.ask_above_prompts and not confirmed:
+            raise ConfirmationNeeded(len(prompts))
+        if len(prompts) > 1:
+            await self._admit_all(actor, len(prompts))
+        return [await self.imagine(actor, prompt, admitted=len(prompts) > 1) for prompt in prompts]
+
+    async def _admit_all(self, actor: Actor, count: int) -> None:
+        """Refuse ``count`` grids at once over a cap, before any is queued: a person may fill
+        their own places, or queue up to ``count`` when none of theirs waits."""
+        if actor.origin is not Origin.DISCORD:
+            return
+        per_owner = max(self._caps.per_owner, count) - count + 1
+        caps = Caps(per_owner=per_owner, total=max(1, self._caps.total - count + 1))
+        async with writing(self._database) as session:
+            user = await get_or_create_user(session, actor)
+            await refuse_over_cap(session, user.id, caps)
+
     async def imagine(
-        self, actor: Actor, text: str, *, compare: tuple[str, str] | None = None
+        self,
+        actor: Actor,
+        text: str,
+        *,
+        compare: tuple[str, str] | None = None,
+        admitted: bool = False,
     ) -> JobView:
         """Queue a 2x2 grid for a Midjourney-style prompt; refuses bad input before any write.
         ``compare``: two version names the grid compares blind, two pictures each (an operator's
@@ -161,7 +201,8 @@ class JobService:
         base_seed = parsed.seed if parsed.seed is not None else self._new_seed()
         async with writing(self._database) as session:
             user = await get_or_create_user(session, actor)
-            await self._admit(session, user, actor)
+            if not admitted:
+                await self._admit(session, user, actor)
             job = self._new_job(
                 owner=user,
                 kind=JobKind.IMAGINE,

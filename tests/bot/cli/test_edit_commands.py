@@ -1,14 +1,15 @@
-"""zoom, pan, square and vary-region from the terminal: each makes a grid from a picture and
-is one click in the grid's story."""
+"""zoom, pan, square and vary-region from the terminal (each makes a grid from a picture and is
+one click in the grid's story), and imagine with permutation prompts."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from tests.bot.cli.test_cli import cli_env, produced
+from tests.bot.cli.test_cli import cli_env, pickloop, produced
 
 __all__ = ["cli_env"]
 
@@ -66,3 +67,19 @@ def test_the_tools_after_an_upscale_from_the_terminal(
     assert ("carol", "vary_region", region["job_id"]) in stories[grid["job_id"]]
     assert ("carol", "zoom_out", zoomed["job_id"]) in stories[upscaled["job_id"]]
     assert ("dave", "pan", panned["job_id"]) in stories[upscaled["job_id"]]
+
+
+def test_a_permutation_prompt_makes_one_grid_each_and_asks_above_the_threshold(
+    cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = pickloop(capsys, "imagine", "a {red, blue} circle --repeat 2", "--json")
+    many = ["imagine", "a {red, blue, green, white, black} circle", "--json"]
+    asked, _, refusal = pickloop(capsys, *many)
+    made, confirmed, _ = pickloop(capsys, *many, "--yes")
+
+    assert code == 0
+    jobs = [json.loads(line) for line in out.splitlines()]
+    assert [job["prompt"] for job in jobs] == ["a red circle"] * 2 + ["a blue circle"] * 2
+    assert all(job["status"] == "done" for job in jobs)
+    assert asked == 2 and "makes 5 grids; add --yes" in refusal
+    assert made == 0 and len(confirmed.splitlines()) == 5
