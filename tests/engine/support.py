@@ -16,6 +16,26 @@ def pixel_distance(first: Image.Image, second: Image.Image) -> float:
     return float(np.abs(difference).mean())
 
 
+def grown(region: np.ndarray, pixels: int) -> np.ndarray:
+    """A boolean region grown by ``pixels`` in every direction (not across the picture's edges
+    for a region that stays off them; wrapping is good enough for a seam's margin)."""
+    wider = region.copy()
+    for axis in (0, 1):
+        for shift in range(1, pixels + 1):
+            wider |= np.roll(region, shift, axis) | np.roll(region, -shift, axis)
+    return wider
+
+
+def kept_distance(result: Image.Image, canvas_image: Image.Image, mask: Image.Image) -> float:
+    """How far ``result`` moved from the canvas where the mask keeps it, off a 4-pixel seam."""
+    drawn = np.asarray(mask) > 0
+    kept = ~grown(drawn, 4)
+    difference = np.abs(
+        np.asarray(result, dtype=np.float32) - np.asarray(canvas_image, dtype=np.float32)
+    )
+    return float(difference.mean(axis=2)[kept].mean())
+
+
 class RequestFactory:
     """Small, fast requests for one model, with any field changed."""
 

@@ -13,7 +13,7 @@ from PIL import Image
 from engine import EMBEDDED_MODEL, LocalEngine
 from engine.canvas import Canvas, make_square, pan, vary_region, zoom_out
 from engine.toy.judge import things
-from tests.engine.support import RequestFactory, pixel_distance
+from tests.engine.support import RequestFactory, grown, pixel_distance
 
 shipped_request = RequestFactory(EMBEDDED_MODEL)
 PROMPT = "a large red circle in the centre on a blue background"
@@ -116,7 +116,7 @@ async def test_vary_region_changes_the_region_and_nothing_else(
     inside[box[1] : box[3], box[0] : box[2]] = True
     assert (np.asarray(canvas.mask) > 0).tolist() == inside.tolist()
     # Outside the region, and off the thin seam at its edge, the picture is the same.
-    outside = ~_grown(inside, 3)
+    outside = ~grown(inside, 3)
     before = np.asarray(source, dtype=np.float32)
     for picture in pictures:
         change = np.abs(np.asarray(picture, dtype=np.float32) - before).mean(axis=2)
@@ -130,14 +130,6 @@ async def test_vary_region_changes_the_region_and_nothing_else(
         np.abs(np.asarray(p, dtype=np.float32) - before).mean(axis=2)[outside].mean()
         for p in pictures
     ), changes
-
-
-def _grown(region: np.ndarray, pixels: int) -> np.ndarray:
-    grown = region.copy()
-    for axis in (0, 1):
-        for shift in range(1, pixels + 1):
-            grown |= np.roll(region, shift, axis) | np.roll(region, -shift, axis)
-    return grown
 
 
 def test_canvases_refuse_what_they_cannot_make(source: Image.Image) -> None:
