@@ -2,9 +2,9 @@
 stands for four prompts, one job each.
 
 Options in braces are expanded left to right (nested braces too: ``a {large {red, blue}, small}
-star`` is three prompts), anywhere in the text, parameters included (``--ar {1:1, 16:9}``); ``--repeat N`` (or
-``--r N``) makes each of them N times. The text of each prompt is checked as any prompt is,
-afterwards.
+star`` is three prompts), anywhere in the text, parameters included (``--ar {1:1, 16:9}``);
+``--repeat N`` (or ``--r N``) makes each of them N times. The text of each prompt is checked as
+any prompt is, afterwards.
 """
 
 from __future__ import annotations

@@ -278,6 +278,14 @@ class JobService:
     async def edit(self, actor: Actor, job_id: str, index: int, edit: EditRequest) -> JobView:
         """Zoom out, pan, make square or vary region on image ``index`` (1-based): a new grid
         drawn around or into it (``bot.core.jobs.edits``), and the click as an event."""
+        prompt = None
+        if edit.prompt is not None:
+            # A new prompt is held to what any prompt is (banned words, length), and takes
+            # no --parameters: the picture's own go on.
+            parsed = self.check_prompt(edit.prompt)
+            if parsed != ParsedPrompt(prompt=parsed.prompt):
+                raise UserError("A new prompt for an edit takes no --parameters.")
+            prompt = parsed.prompt
         multiple = await self._size_multiple(job_id, index)
 
         def recipe(parent: Job, image: Image) -> tuple[JobParameters, int]:
@@ -292,7 +300,7 @@ class JobService:
             return parameters, self._new_seed()
 
         return await self._from_clicked_image(
-            actor, job_id, index, edit.click, JobKind.EDIT, recipe, prompt=edit.prompt
+            actor, job_id, index, edit.click, JobKind.EDIT, recipe, prompt=prompt
         )
 
     async def _size_multiple(self, job_id: str, index: int) -> int:

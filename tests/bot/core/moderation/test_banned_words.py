@@ -7,6 +7,8 @@ import pytest
 from bot.config import Settings
 from bot.core.actor import Actor
 from bot.core.app import App
+from bot.core.errors import UserError
+from bot.core.jobs.edits import EditRequest
 from bot.core.moderation.banned_words import BannedWord, BannedWords
 
 WORDS = BannedWords(["ogre", "Forbidden Fruit"])
@@ -61,3 +63,18 @@ async def test_the_service_refuses_before_writing(app: App, alice: Actor) -> Non
     assert await app.service.list_jobs(None) == []
     allowed = await app.service.imagine(alice, "a troll in the woods")
     assert allowed.status == "queued"
+
+
+async def test_a_new_prompt_for_an_edit_is_held_to_the_same_words(app: App, alice: Actor) -> None:
+    grid = await app.service.imagine(alice, "a troll in the woods")
+    await app.runner.run(grid.job_id)
+
+    with pytest.raises(BannedWord):
+        await app.service.edit(
+            alice, grid.job_id, 1, EditRequest("zoom_out", zoom=2.0, prompt="an ogre")
+        )
+    with pytest.raises(UserError, match="no --parameters"):
+        await app.service.edit(
+            alice, grid.job_id, 1, EditRequest("pan", direction="left", prompt="a troll --seed 3")
+        )
+    assert [job.job_id for job in await app.service.list_jobs(None)] == [grid.job_id]
