@@ -38,16 +38,17 @@ def spread(pictures: list[Image.Image]) -> float:
 
 async def test_chaos_100_grids_differ_more_than_chaos_0_grids(engine: LocalEngine) -> None:
     calm, chaotic = [], []
-    for k, (scene, _) in enumerate(itertools.islice(training_scenes(21, 40), 6)):
+    for k, (scene, _) in enumerate(itertools.islice(training_scenes(21, 40), 4)):
         prompt = caption_of(scene, 0, leave_out={"size"})
         seeds = tuple(10 * k + i for i in range(4))
-        request = shipped_request(prompt=prompt, steps=20, seeds=seeds)
+        request = shipped_request(prompt=prompt, steps=12, seeds=seeds)
         calm.append(spread(await engine.generate(request)))
         chaotic.append(
             spread(await engine.generate(shipped_request(**{**vars(request), "chaos": 100})))
         )
 
-    # Measured 3.1 against 7.4 of 255 on eight other prompts.
+    # Measured 1.4 against 4.9 of 255 here (12 steps), 3.1 against 7.4 on eight other prompts
+    # at 20 steps.
     assert fmean(chaotic) > 1.6 * fmean(calm), (calm, chaotic)
 
 
