@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 # What a command or a click asks the application for, once acknowledged.
 Submit = Callable[[App, Actor], Awaitable[JobView]]
+# What a request that queues several jobs at once asks for (a permutation prompt).
+SubmitAll = Callable[[App, Actor], Awaitable[list[JobView]]]
 
 
 class PickloopClient(discord.Client, abc.ABC):
@@ -45,6 +47,10 @@ class PickloopClient(discord.Client, abc.ABC):
         self, interaction: Interaction, submit: Submit, *, run: bool = True, private: bool = False
     ) -> None:
         """The one way a command or a click asks for a job (see ``bot.ui.delivery``)."""
+
+    @abc.abstractmethod
+    async def answer_set(self, interaction: Interaction, submit_all: SubmitAll) -> None:
+        """``answer`` for several jobs at once, each shown in a message of its own."""
 
     @abc.abstractmethod
     async def rate(self, interaction: Interaction, job_id: str, emoji: str) -> None:

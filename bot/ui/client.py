@@ -14,9 +14,9 @@ from bot.config import Settings
 from bot.core.app import App, open_app
 from bot.ui import delivery, reactions
 from bot.ui.admin import CancelJobButton, admin_group
-from bot.ui.base import Interaction, PickloopClient, Submit
+from bot.ui.base import Interaction, PickloopClient, Submit, SubmitAll
 from bot.ui.buttons import DYNAMIC_ITEMS
-from bot.ui.imagine import imagine_command
+from bot.ui.imagine import ConfirmSetButton, imagine_command
 from bot.ui.info import info_command
 from bot.ui.privacy import DeleteMyDataButton, privacy_command
 from bot.ui.profile import profile_command
@@ -62,7 +62,9 @@ class PickloopBot(PickloopClient):
         self.tree.add_command(profile_command())
 
     async def setup_hook(self) -> None:
-        self.add_dynamic_items(*DYNAMIC_ITEMS, CancelJobButton, PairButton, DeleteMyDataButton)
+        self.add_dynamic_items(
+            *DYNAMIC_ITEMS, CancelJobButton, PairButton, DeleteMyDataButton, ConfirmSetButton
+        )
         self.private_replies = await self.app.preferences.private_discord_ids()
         await self.sync_commands()
         # Its first sweep hands the jobs of a crashed or restarted process back to the queue,
@@ -113,6 +115,11 @@ class PickloopBot(PickloopClient):
             self.worker,
             queues=run,
             private=private,
+        )
+
+    async def answer_set(self, interaction: Interaction, submit_all: SubmitAll) -> None:
+        await delivery.answer_set(
+            self.app, interaction, submit_all, self.in_background, self.worker
         )
 
     async def rate(self, interaction: Interaction, job_id: str, emoji: str) -> None:

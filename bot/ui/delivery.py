@@ -24,7 +24,7 @@ from bot.core.jobs.job_view import JobView
 from bot.core.jobs.progress import Held
 from bot.core.worker import QueueWorker
 from bot.ui import messages
-from bot.ui.base import Interaction, Submit
+from bot.ui.base import Interaction, Submit, SubmitAll
 from bot.ui.buttons import keyboard
 from bot.ui.privacy import welcome
 from engine import Progress
@@ -73,7 +73,53 @@ async def answer(
     if not queues:
         spawn(deliver(app, interaction, queued, private=private))
         return
-    progress = ProgressEdits(interaction, queued, app.settings.discord_progress_seconds)
+    await _follow(app, interaction, queued, spawn, worker, private=private)
+
+
+async def answer_set(
+    app: App,
+    interaction: Interaction,
+    submit_all: SubmitAll,
+    spawn: Spawn,
+    worker: QueueWorker | None,
+) -> None:
+    """``answer`` for a request that queues several jobs (a permutation prompt): the first job
+    takes the deferred message, each other one a message of its own, shown and then edited as
+    the first is."""
+    private = interaction.user.id in interaction.client.private_replies
+    await interaction.response.defer(thinking=True, ephemeral=private)
+    try:
+        queued = await submit_all(app, actor_of(interaction))
+    except UserError as error:
+        await refuse(interaction, str(error))
+        return
+    except Exception:
+        log.exception("could not queue jobs for %s", interaction.user.id)
+        await refuse(interaction, "Sorry, something went wrong on pickloop's side; try again.")
+        return
+    await _follow(app, interaction, queued[0], spawn, worker, private=private)
+    for job in queued[1:]:
+        message = await interaction.followup.send(
+            messages.waiting(job), ephemeral=private, wait=True
+        )
+        await _follow(app, interaction, job, spawn, worker, private=private, message=message)
+
+
+async def _follow(
+    app: App,
+    interaction: Interaction,
+    queued: JobView,
+    spawn: Spawn,
+    worker: QueueWorker | None,
+    *,
+    private: bool,
+    message: discord.WebhookMessage | None = None,
+) -> None:
+    """Show the job's place and progress, and leave waiting for its end to a background task;
+    in ``message`` (a job of a set), else in the deferred message."""
+    progress = ProgressEdits(
+        interaction, queued, app.settings.discord_progress_seconds, message=message
+    )
     stop_watching = app.progress.watch(queued.job_id, progress)
     try:
         if worker is not None:
@@ -85,7 +131,9 @@ async def answer(
         raise
     if position is not None:
         progress.queued(position)
-    spawn(deliver(app, interaction, queued, progress, stop_watching, private=private))
+    spawn(
+        deliver(app, interaction, queued, progress, stop_watching, private=private, message=message)
+    )
 
 
 async def rate(app: App, interaction: Interaction, job_id: str, emoji: str) -> None:
@@ -116,9 +164,11 @@ async def deliver(
     stop_watching: Callable[[], None] | None = None,
     *,
     private: bool = False,
+    message: discord.WebhookMessage | None = None,
 ) -> None:
-    """Wait for the job to end, then replace the "thinking…" message with its picture and
-    buttons. Without ``progress`` (nothing was queued) the job is shown as it stands."""
+    """Wait for the job to end, then replace the "thinking…" message (or ``message``) with its
+    picture and buttons. Without ``progress`` (nothing was queued) the job is shown as it
+    stands."""
     waits = progress is not None
     progress = progress or ProgressEdits(interaction, queued, app.settings.discord_progress_seconds)
     try:
@@ -127,10 +177,14 @@ async def deliver(
             await progress.settle()
         view = await app.service.show(queued.job_id)
         if view.status != JobStatus.DONE.value:
-            await show(interaction, content=messages.unfinished(view), private=private)
+            await show(
+                interaction, content=messages.unfinished(view), private=private, message=message
+            )
             return
         if view.outcome is not None:
-            await show(interaction, content=messages.outcome(view), private=private)
+            await show(
+                interaction, content=messages.outcome(view), private=private, message=message
+            )
             return
         picture = await asyncio.to_thread(messages.image_file, view, interaction.filesize_limit)
         posted = await show(
@@ -138,6 +192,7 @@ async def deliver(
             content=messages.caption(view, interaction.user.id),
             picture=picture,
             buttons=keyboard(view),
+            message=message,
         )
         await app.service.posted(
             view.job_id,
@@ -178,6 +233,7 @@ async def show(
     picture: discord.File | None = None,
     buttons: discord.ui.View | None = None,
     private: bool = False,
+    message: discord.WebhookMessage | None = None,
 ) -> discord.Message:
     """Turn the deferred message into the result; if that message can no longer be edited,
     post the result anew.
@@ -188,6 +244,10 @@ async def show(
     Messages permission there), or to the person's DMs if they asked for private replies.
     """
     try:
+        if message is not None:
+            return await message.edit(
+                content=content, attachments=[picture] if picture else [], view=buttons
+            )
         return await interaction.edit_original_response(
             content=content,
             attachments=[picture] if picture else [],
@@ -223,8 +283,16 @@ class ProgressEdits:
     are not shown; an edit still on its way when the next step comes is not doubled either.
     """
 
-    def __init__(self, interaction: Interaction, view: JobView, interval: float) -> None:
+    def __init__(
+        self,
+        interaction: Interaction,
+        view: JobView,
+        interval: float,
+        *,
+        message: discord.WebhookMessage | None = None,
+    ) -> None:
         self._interaction = interaction
+        self._message = message
         self._view = view
         self._interval = interval
         self._last = asyncio.get_running_loop().time()
@@ -256,7 +324,10 @@ class ProgressEdits:
 
     async def _show(self, content: str) -> None:
         try:
-            await self._interaction.edit_original_response(content=content)
+            if self._message is not None:
+                await self._message.edit(content=content)
+            else:
+                await self._interaction.edit_original_response(content=content)
         except discord.HTTPException as error:
             # A progress line is not worth a retry; the result is edited in any case.
             log.info("progress of job %s not shown: %s", self._view.job_id, error)

@@ -88,6 +88,11 @@ def queued(view: JobView, position: int) -> str:
     return f"**{prompt}** — Queued: position {position} · job `{view.job_id}`"
 
 
+def waiting(view: JobView) -> str:
+    """A job of a set, before its place in line is known."""
+    return f"**{title(view)}** — Queued · job `{view.job_id}`"
+
+
 def held(view: JobView) -> str:
     # Which machine could not be reached is the operator's business (it is in the log).
     prompt = title(view)

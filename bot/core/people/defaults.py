@@ -136,7 +136,7 @@ class Preferences:
         given = {
             name.name
             for name in fields(parsed)
-            if name.name != "prompt" and getattr(parsed, name.name) not in (None, "")
+            if name.name != "prompt" and getattr(parsed, name.name) not in (None, "", False)
         }
         if given - {_FIELD_OF_FLAG[flag]}:
             raise UserError(f"A default for --{flag} cannot carry other --parameters.")

@@ -261,6 +261,9 @@ class FakeDiscord:
                 return self.originals[token]
             if call.method == "POST":  # a followup message
                 return self._message(body, call.files, None)
+            if call.method == "PATCH" and parts[-2] == "messages":  # a followup, edited
+                message_id = int(parts[-1])
+                return self._message(body, call.files, self.messages[message_id])
         if call.path == "/users/@me/channels" and call.method == "POST":
             recipient = int(body["recipient_id"])
             return {
