@@ -45,6 +45,11 @@ def recipe(view: JobView) -> str:
     ]
     if view.negative_prompt:
         lines.append(f"--no {discord.utils.escape_markdown(view.negative_prompt)[:300]}")
+    # What else the grid was drawn with: without it the seeds draw other pictures.
+    drawn_with = [f"--chaos {p.chaos}"] if p.chaos else []
+    drawn_with += ["--tile"] if p.tile else []
+    if drawn_with:
+        lines.append(" ".join(drawn_with))
     return "\n".join(lines)
 
 

@@ -112,7 +112,7 @@ async def test_an_envelope_sends_the_picture_and_its_recipe_to_the_reactors_dms(
     start_bot: StartBot, fake_discord: FakeDiscord, app: App
 ) -> None:
     gateway = await start_bot()
-    grid, job_id = await imagine(gateway, fake_discord, "a square --seed 40")
+    grid, job_id = await imagine(gateway, fake_discord, "a square --seed 40 --chaos 30 --tile")
 
     gateway.react(BOB, grid, "✉️")
     dm = DM_CHANNEL_OFFSET + BOB.id % 10**12
@@ -124,5 +124,6 @@ async def test_an_envelope_sends_the_picture_and_its_recipe_to_the_reactors_dms(
     assert [c.json for c in opened] == [{"recipient_id": BOB.id}]
     assert len(sent.files) == 1
     assert "seeds 40, 41, 42, 43" in sent.json["content"]
+    assert "--chaos 30 --tile" in sent.json["content"]
     assert job_id in sent.json["content"]
     assert await reactions_recorded(app) == set()
