@@ -102,7 +102,10 @@ class JobParameters(BaseModel):
 
     @property
     def grid_size(self) -> tuple[int, int]:
-        """The size a variation of these pictures is drawn at: an upscale's source size."""
+        """The size a variation or an edit of these pictures is drawn at: an upscale's source
+        size, else the pictures' own (an edit's source size is where it placed its picture)."""
+        if self.factor is None:
+            return (self.width, self.height)
         return (self.source_width or self.width, self.source_height or self.height)
 
     def stored(self) -> dict[str, Any]:

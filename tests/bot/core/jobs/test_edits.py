@@ -103,6 +103,22 @@ async def test_vary_region_with_a_new_prompt_changes_only_that_region(
     assert await clicks(app, "vary_region") == 1
 
 
+async def test_a_picture_of_a_panned_grid_is_varied_and_panned_at_its_own_size(
+    app: App, alice: Actor
+) -> None:
+    grid = await make(app, await app.service.imagine(alice, "a blue star --seed 8"))
+    panned = await make(
+        app, await app.service.edit(alice, grid.job_id, 1, EditRequest("pan", direction="right"))
+    )
+
+    varied = await make(app, await app.service.vary(alice, panned.job_id, 2, strong=False))
+    again = await app.service.edit(alice, panned.job_id, 2, EditRequest("pan", direction="right"))
+
+    assert (varied.parameters.width, varied.parameters.height) == (96, 64)
+    # 96 wide, grown by half of it: 48 more.
+    assert (again.parameters.width, again.parameters.height) == (144, 64)
+
+
 @pytest.mark.parametrize(
     ("edit", "said"),
     [
