@@ -25,7 +25,8 @@ def caption(view: JobView, clicker_id: int) -> str:
         "imagine": "",
         "reroll": " — Re-roll",
         "variation": f" — Variations ({(view.parameters.variation or 'subtle').title()})",
-        "upscale": " — Upscaled",
+        "upscale": " — Upscaled (Creative)" if view.parameters.creative else " — Upscaled",
+        "edit": f" — {_edit_name(view)}",
     }.get(view.kind, "")
     tail = f"{what} <@{clicker_id}> · job `{view.job_id}`"
     room = MAX_CONTENT - len(tail) - 4
@@ -51,6 +52,18 @@ def recipe(view: JobView) -> str:
     if drawn_with:
         lines.append(" ".join(drawn_with))
     return "\n".join(lines)
+
+
+def _edit_name(view: JobView) -> str:
+    """Midjourney's name for what an edit did."""
+    p = view.parameters
+    if p.edit == "zoom_out":
+        return f"Zoom Out {p.zoom:g}x"
+    if p.edit == "pan":
+        return f"Pan {p.direction}"
+    if p.edit == "make_square":
+        return "Make Square"
+    return f"Vary (Region: {', '.join(p.regions or ())})"
 
 
 def title(view: JobView) -> str:

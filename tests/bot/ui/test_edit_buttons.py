@@ -61,6 +61,7 @@ async def test_an_upscale_offers_the_tools_and_zoom_out_makes_a_grid(
         4,
     )
     assert job.owner == "alice" and len(zoomed.files) == 1
+    assert "Zoom Out 2x" in zoomed.json["content"]
     assert await clicks_of(app, ALICE) == ["zoom_out"]
 
 
