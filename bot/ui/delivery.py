@@ -55,12 +55,31 @@ async def answer(
     stands. ``worker``: this process's own worker, if it runs one; whichever process runs the
     job, its end is learnt of from the database.
     """
+
+    async def submit_one(app: App, actor: Actor) -> list[JobView]:
+        return [await submit(app, actor)]
+
+    await answer_set(app, interaction, submit_one, spawn, worker, queues=queues, private=private)
+
+
+async def answer_set(
+    app: App,
+    interaction: Interaction,
+    submit_all: SubmitAll,
+    spawn: Spawn,
+    worker: QueueWorker | None,
+    *,
+    queues: bool = True,
+    private: bool = False,
+) -> None:
+    """``answer`` for a request that may queue several jobs (a permutation prompt): the first
+    job takes the deferred message, each other one a message of its own, shown and then edited
+    as the first is."""
     private = private or interaction.user.id in interaction.client.private_replies
     await interaction.response.defer(thinking=True, ephemeral=private)
-    actor = actor_of(interaction)
     try:
         # Over a cap, nothing is written: the caps are counted where the job is written.
-        queued = await submit(app, actor)
+        queued = await submit_all(app, actor_of(interaction))
     except UserError as error:
         await refuse(interaction, str(error))
         return
@@ -71,31 +90,7 @@ async def answer(
         await refuse(interaction, "Sorry, something went wrong on pickloop's side; try again.")
         return
     if not queues:
-        spawn(deliver(app, interaction, queued, private=private))
-        return
-    await _follow(app, interaction, queued, spawn, worker, private=private)
-
-
-async def answer_set(
-    app: App,
-    interaction: Interaction,
-    submit_all: SubmitAll,
-    spawn: Spawn,
-    worker: QueueWorker | None,
-) -> None:
-    """``answer`` for a request that queues several jobs (a permutation prompt): the first job
-    takes the deferred message, each other one a message of its own, shown and then edited as
-    the first is."""
-    private = interaction.user.id in interaction.client.private_replies
-    await interaction.response.defer(thinking=True, ephemeral=private)
-    try:
-        queued = await submit_all(app, actor_of(interaction))
-    except UserError as error:
-        await refuse(interaction, str(error))
-        return
-    except Exception:
-        log.exception("could not queue jobs for %s", interaction.user.id)
-        await refuse(interaction, "Sorry, something went wrong on pickloop's side; try again.")
+        spawn(deliver(app, interaction, queued[0], private=private))
         return
     await _follow(app, interaction, queued[0], spawn, worker, private=private)
     for job in queued[1:]:

@@ -12,6 +12,7 @@ Discord, and the person clicks the button again.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -41,9 +42,14 @@ _ONE_CLICK: dict[str, tuple[str | None, str | None, EditRequest]] = {
 EDIT_ID = re.compile(rf"pl:e:(?P<tool>{'|'.join(_ONE_CLICK)}):{JOB}")
 
 
-async def _edited(interaction: discord.Interaction[Any], job_id: str, edit: EditRequest) -> None:
+async def _edited(
+    interaction: discord.Interaction[Any], job_id: str, asked: Callable[[], EditRequest]
+) -> None:
+    """Ask for the edit of an upscale's picture; ``asked`` is read once the click is
+    acknowledged, so that what it refuses reaches the clicker as any refusal does."""
+
     async def submit(app: App, actor: Actor) -> JobView:
-        return await app.service.edit(actor, job_id, 1, edit)
+        return await app.service.edit(actor, job_id, 1, asked())
 
     await bot_of(interaction).answer(interaction, submit)
 
@@ -72,7 +78,7 @@ class EditButton(discord.ui.DynamicItem[Button], template=EDIT_ID):
         return cls(match["job"], match["tool"], row=0)
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await _edited(interaction, self.job_id, _ONE_CLICK[self.tool][2])
+        await _edited(interaction, self.job_id, lambda: _ONE_CLICK[self.tool][2])
 
 
 def _new_prompt() -> discord.ui.TextInput[Any]:
@@ -98,15 +104,14 @@ class CustomZoomModal(discord.ui.Modal, title="Custom Zoom"):
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         factor, prompt = self.factor.value, self.prompt.value.strip() or None
 
-        async def submit(app: App, actor: Actor) -> JobView:
+        def asked() -> EditRequest:
             try:
                 zoom = float(factor.replace(",", "."))
             except ValueError:
                 raise UserError(f"Zoom out by a number from 1.1 to 2, not {factor!r}.") from None
-            edit = EditRequest("zoom_out", zoom=zoom, prompt=prompt)
-            return await app.service.edit(actor, self.job_id, 1, edit)
+            return EditRequest("zoom_out", zoom=zoom, prompt=prompt)
 
-        await bot_of(interaction).answer(interaction, submit)
+        await _edited(interaction, self.job_id, asked)
 
 
 CUSTOM_ZOOM_ID = re.compile(rf"pl:cz:{JOB}")
@@ -144,10 +149,12 @@ class RegionPromptModal(discord.ui.Modal, title="Vary (Region)"):
         self.add_item(self.prompt)
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
-        edit = EditRequest(
-            "vary_region", regions=self.regions, prompt=self.prompt.value.strip() or None
+        prompt = self.prompt.value.strip() or None
+        await _edited(
+            interaction,
+            self.job_id,
+            lambda: EditRequest("vary_region", regions=self.regions, prompt=prompt),
         )
-        await _edited(interaction, self.job_id, edit)
 
 
 _REGION_LABELS = {name: name.replace("-", " ").capitalize() for name in REGIONS}

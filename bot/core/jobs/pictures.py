@@ -18,6 +18,7 @@ from bot.core.jobs.handlers import JobResult
 from bot.core.jobs.job_view import seeds_of
 from bot.core.models.registry import check_adapter
 from engine import Engine, GenerationRequest, Progress, ProgressCallback, compose_grid
+from engine.canvas import Canvas
 from storage.db import Database
 from storage.ids import new_public_id
 from storage.imagestore import ImageStore, encode_png
@@ -104,9 +105,12 @@ class PictureHandler:
                 on_progress=on_progress,
             )
             return [upscaled]
+        init_image, strength, mask = source, p.strength, None
         if p.edit is not None:
+            # An edit starts from its picture placed on a canvas, the rest drawn afresh.
             assert source is not None
-            return await self._edited(job, model, adapter, source, on_progress, seeds)
+            canvas = await self._canvas(job, model, source)
+            init_image, strength, mask = canvas.image, EDIT_STRENGTH, canvas.mask
         request = GenerationRequest(
             model=model,
             prompt=job.prompt,
@@ -116,24 +120,17 @@ class PictureHandler:
             steps=p.steps,
             guidance=p.guidance,
             seeds=tuple(seeds),
-            init_image=source,
-            strength=p.strength,
+            init_image=init_image,
+            strength=strength,
+            mask=mask,
             adapter=adapter,
             chaos=p.chaos or 0,
             tile=bool(p.tile),
         )
         return await self._engine.generate(request, on_progress)
 
-    async def _edited(
-        self,
-        job: Job,
-        model: str,
-        adapter: str | None,
-        source: PIL.Image.Image,
-        on_progress: ProgressCallback | None,
-        seeds: Sequence[int],
-    ) -> list[PIL.Image.Image]:
-        """An edit's pictures: the source placed on its canvas, the rest drawn by inpainting."""
+    async def _canvas(self, job: Job, model: str, source: PIL.Image.Image) -> Canvas:
+        """Where an edit's picture goes, and what is drawn around or into it."""
         p = job.parameters
         info = await self._engine.describe(model)
         placed = (p.source_width or p.width, p.source_height or p.height)
@@ -141,21 +138,7 @@ class PictureHandler:
         canvas = canvas_for(edit_of(p), picture, info.size_multiple)
         if canvas.image.size != (p.width, p.height):
             raise RuntimeError(f"this edit's canvas is {canvas.image.size}, not its recipe's")
-        request = GenerationRequest(
-            model=model,
-            prompt=job.prompt,
-            negative_prompt=job.negative_prompt,
-            width=p.width,
-            height=p.height,
-            steps=p.steps,
-            guidance=p.guidance,
-            seeds=tuple(seeds),
-            init_image=canvas.image,
-            strength=EDIT_STRENGTH,
-            mask=canvas.mask,
-            adapter=adapter,
-        )
-        return await self._engine.generate(request, on_progress)
+        return canvas
 
     def _stored(
         self, job: Job, pictures: Sequence[PIL.Image.Image], layout: Sequence[int]
