@@ -138,12 +138,14 @@ class RatingService:
         # Chosen with no session open: pictures are read and scored (the engine takes seconds),
         # and a connection held that long by each person rating would starve the pool.
         for prompt, images, rated in to_choose:
-            if not unrated_pairs(images[: self._images_scored], _picture, rated):
+            # Each picture weighed costs reading it (and, for a profile, scoring it): a few.
+            candidates = images[: self._images_scored]
+            if not unrated_pairs(candidates, _picture, rated):
                 continue
             if profile is not None:
-                pair = await self._least_sure(profile, prompt, images, rated, rng)
+                pair = await self._least_sure(profile, prompt, candidates, rated, rng)
             else:
-                pair = await self._most_different(images, rated, rng)
+                pair = await self._most_different(candidates, rated, rng)
             if pair is not None:
                 return self._pair(prompt, *pair)
         return None
@@ -207,8 +209,7 @@ class RatingService:
         rng: random.Random,
     ) -> tuple[Image, Image] | None:
         """The unrated pair of pictures whose implicit rewards under the profile are closest."""
-        scored = images[: self._images_scored]
-        pictures = await asyncio.to_thread(self._pictures, scored)
+        pictures = await asyncio.to_thread(self._pictures, images)
         assert profile.lora_path is not None
         scores = await self._engine.preference_scores(
             ScoreRequest(
@@ -219,7 +220,7 @@ class RatingService:
             )
         )
         return best_unrated_pair(
-            scored, _picture, rated, rng, lambda i, j: abs(scores[i] - scores[j])
+            images, _picture, rated, rng, lambda i, j: abs(scores[i] - scores[j])
         )
 
     async def _most_different(
@@ -227,12 +228,11 @@ class RatingService:
     ) -> tuple[Image, Image] | None:
         """The unrated pair of pictures that differ most, pixel by pixel, in small thumbnails
         (where a thing's size or colour counts, not a few pixels of texture)."""
-        compared = images[: self._images_scored]
         thumbnails = await asyncio.to_thread(
-            lambda: [thumbnail(picture) for picture in self._pictures(compared)]
+            lambda: [thumbnail(picture) for picture in self._pictures(images)]
         )
         return best_unrated_pair(
-            compared,
+            images,
             _picture,
             rated,
             rng,
