@@ -3,6 +3,8 @@
 The vocabulary holds every byte (alone and as a word end, as CLIP has it) and the two special
 tokens, plus the merges that make each given word a single token. Any other word still
 tokenizes, one byte-character at a time.
+
+A T5 tokenizer is made locally too (``build_t5_tokenizer``), for SD3's and FLUX's T5 encoders.
 """
 
 import json
@@ -120,3 +122,58 @@ def write_clip_tokenizer(
         "pad_token": END_TOKEN,
     }
     (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+
+
+# T5's special tokens, with the ids T5 gives them (and transformers' T5Tokenizer assumes).
+T5_PAD, T5_END, T5_UNKNOWN = "<pad>", "</s>", "<unk>"
+# T5's mark of a word's start (SentencePiece's "▁"), put before every word.
+T5_WORD_START = "▁"
+# The longest prompt SD3's and FLUX's T5 encoders read (FLUX's default; SD3's is 256).
+T5_MAX_LENGTH = 512
+# Any printable ASCII character, so no ASCII word is lost to <unk>.
+_T5_CHARACTERS = "".join(chr(code) for code in range(ord("!"), ord("~") + 1))
+
+
+def build_t5_tokenizer(
+    folder: Path, words: Sequence[str] = DEFAULT_WORDS, max_length: int = T5_MAX_LENGTH
+) -> None:
+    """Write a T5 tokenizer (tokenizer.json, tokenizer_config.json) into ``folder``, for the
+    T5 text encoders of SD3 and FLUX pipelines.
+
+    A SentencePiece-style Unigram model as T5's: ``<pad>``, ``</s>`` and ``<unk>`` take ids 0,
+    1 and 2, every given word is one token (``▁word``), any other ASCII word splits into ``▁``
+    and its characters, and ``</s>`` ends every sequence. Cased, as T5 is. Built the way
+    transformers' T5Tokenizer builds itself from a vocabulary, so loading it back gives the same
+    tokenizer whether transformers reads tokenizer.json as it is or rebuilds it from its vocab.
+    """
+    from tokenizers import Tokenizer, decoders, pre_tokenizers, processors
+    from tokenizers.models import Unigram
+    from transformers import T5TokenizerFast
+
+    # Scores are log-probabilities: a known word beats spelling it out, which beats <unk>.
+    vocabulary = [(T5_PAD, 0.0), (T5_END, 0.0), (T5_UNKNOWN, 0.0), (T5_WORD_START, -2.0)]
+    vocabulary += [(T5_WORD_START + word, -1.0) for word in dict.fromkeys(words) if word]
+    vocabulary += [(character, -3.0) for character in _T5_CHARACTERS]
+    backend = Tokenizer(Unigram(vocabulary, unk_id=2, byte_fallback=False))
+    backend.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.WhitespaceSplit(),
+            pre_tokenizers.Metaspace(replacement=T5_WORD_START, prepend_scheme="always"),
+        ]
+    )
+    backend.decoder = decoders.Metaspace(replacement=T5_WORD_START, prepend_scheme="always")
+    backend.post_processor = processors.TemplateProcessing(
+        single=["$A", T5_END],
+        pair=["$A", T5_END, "$B", T5_END],
+        special_tokens=[(T5_END, 1)],
+    )
+    tokenizer = T5TokenizerFast(
+        tokenizer_object=backend,
+        pad_token=T5_PAD,
+        eos_token=T5_END,
+        unk_token=T5_UNKNOWN,
+        # No sentinel tokens: they serve T5's pre-training only.
+        extra_ids=0,
+        model_max_length=max_length,
+    )
+    tokenizer.save_pretrained(folder)

@@ -6,6 +6,7 @@
   where and how large things are drawn, while each picture still depends on its seed alone.
   On the embedded model, grids' mean pairwise distance went from 3.1 to 7.4 of 255 with twice
   as much coarse noise as fine (--chaos 100); lower guidance moved it less (4.0 to 5.5 at 1.5).
+  FLUX takes its latents packed, 2x2 of them to a token: they are made unpacked, then packed.
 - **tile** (``--tile``): pictures that repeat seamlessly. Every convolution of the UNet and the
   VAE pads circularly for that call, so the picture's right edge is drawn as if the left one
   came next. Only for UNet models: a transformer's patches have no padding to wrap.
@@ -32,12 +33,18 @@ def chaotic_latents(
 ) -> torch.Tensor:
     """Starting latents for one picture per seed, with ``chaos`` percent of coarse noise."""
     denoiser = getattr(pipeline, "unet", None) or getattr(pipeline, "transformer", None)
-    if denoiser is None or type(pipeline).__name__.startswith("Flux"):
-        # FLUX packs its latents in patches of its own; they are not made here.
+    if denoiser is None:
         raise EngineError(f"--chaos is not available for {type(pipeline).__name__}")
-    channels = denoiser.config.in_channels
+    packed = type(pipeline).__name__.startswith("Flux")
     scale = pipeline.vae_scale_factor
-    shape = (1, channels, height // scale, width // scale)
+    if packed:
+        # FLUX's transformer takes 2x2 latents of each channel as one token, so the latents
+        # are a whole number of 2x2 patches (as FluxPipeline.prepare_latents makes them).
+        channels = denoiser.config.in_channels // 4
+        shape = (1, channels, 2 * (height // (scale * 2)), 2 * (width // (scale * 2)))
+    else:
+        channels = denoiser.config.in_channels
+        shape = (1, channels, height // scale, width // scale)
     share = _COARSE_AT_MOST * chaos / MAX_CHAOS
     latents = []
     for seed in seeds:
@@ -51,7 +58,21 @@ def chaotic_latents(
         latents.append(mixed / mixed.std())
     device = next(denoiser.parameters()).device
     dtype = next(denoiser.parameters()).dtype
-    return torch.cat(latents).to(device=device, dtype=dtype)
+    together = torch.cat(latents)
+    if packed:
+        together = _packed(together)
+    return together.to(device=device, dtype=dtype)
+
+
+def _packed(latents: torch.Tensor) -> torch.Tensor:
+    """FLUX's token sequence of ``latents`` (batch, channels, height, width): each 2x2 patch,
+    row by row, one token of its channels x 4 values, as FluxPipeline._pack_latents packs them
+    (written out here: that one is private to diffusers)."""
+    batch, channels, height, width = latents.shape
+    patches = latents.view(batch, channels, height // 2, 2, width // 2, 2)
+    return patches.permute(0, 2, 4, 1, 3, 5).reshape(
+        batch, (height // 2) * (width // 2), channels * 4
+    )
 
 
 @contextmanager
@@ -59,7 +80,9 @@ def tiling(pipeline: DiffusionPipeline) -> Iterator[None]:
     """Circular padding in the UNet's and the VAE's convolutions while the block runs."""
     unet = getattr(pipeline, "unet", None)
     if unet is None:
-        raise EngineError(f"--tile is not available for {type(pipeline).__name__}")
+        raise EngineError(
+            f"--tile is not available for {type(pipeline).__name__}: only UNet models tile"
+        )
     convolutions = [
         module
         for part in (unet, pipeline.vae)

@@ -36,6 +36,15 @@ def kept_distance(result: Image.Image, canvas_image: Image.Image, mask: Image.Im
     return float(difference.mean(axis=2)[kept].mean())
 
 
+def drawn_distance(result: Image.Image, canvas_image: Image.Image, mask: Image.Image) -> float:
+    """How far ``result`` moved from the canvas where the mask has the model draw."""
+    drawn = np.asarray(mask) > 0
+    difference = np.abs(
+        np.asarray(result, dtype=np.float32) - np.asarray(canvas_image, dtype=np.float32)
+    )
+    return float(difference.mean(axis=2)[drawn].mean())
+
+
 class RequestFactory:
     """Small, fast requests for one model, with any field changed."""
 

@@ -1,9 +1,15 @@
 from pathlib import Path
 
 import pytest
-from transformers import AutoTokenizer, CLIPTokenizer
+from transformers import AutoTokenizer, CLIPTokenizer, T5TokenizerFast
 
-from engine.tokenizer import DEFAULT_WORDS, END_TOKEN, START_TOKEN, build_clip_tokenizer
+from engine.tokenizer import (
+    DEFAULT_WORDS,
+    END_TOKEN,
+    START_TOKEN,
+    build_clip_tokenizer,
+    build_t5_tokenizer,
+)
 
 
 @pytest.fixture(scope="module")
@@ -58,3 +64,32 @@ def test_a_custom_word_list_makes_its_own_words_single_tokens(tmp_path: Path) ->
 
     assert [len(tokenizer(word).input_ids) for word in ("zebra", "zeppelin", "zest")] == [3] * 3
     assert len(tokenizer("red").input_ids) == 2 + 3
+
+
+@pytest.mark.parametrize("loader", [T5TokenizerFast, AutoTokenizer])
+def test_the_t5_tokenizer_knows_the_words_ends_with_eos_and_pads_like_t5(
+    tmp_path: Path, loader: type[T5TokenizerFast]
+) -> None:
+    build_t5_tokenizer(tmp_path, DEFAULT_WORDS)
+    tokenizer = loader.from_pretrained(tmp_path)
+
+    ids = tokenizer("a red circle", padding="max_length", max_length=6).input_ids
+
+    assert tokenizer.convert_ids_to_tokens(ids) == [
+        "▁a", "▁red", "▁circle", "</s>", "<pad>", "<pad>"
+    ]  # fmt: skip
+    assert (tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.unk_token_id) == (0, 1, 2)
+    assert tokenizer.model_max_length == 512
+    split = [word for word in DEFAULT_WORDS if len(tokenizer(word).input_ids) != 2]
+    assert split == []
+
+
+def test_the_t5_tokenizer_spells_out_other_words_cased(tmp_path: Path) -> None:
+    build_t5_tokenizer(tmp_path, DEFAULT_WORDS)
+    tokenizer = T5TokenizerFast.from_pretrained(tmp_path)
+    text = "A Zebra, 3 stripes!"
+
+    ids = tokenizer(text).input_ids
+
+    assert tokenizer.unk_token_id not in ids
+    assert tokenizer.decode(ids, skip_special_tokens=True) == text
