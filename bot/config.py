@@ -73,6 +73,12 @@ class Settings(BaseSettings):
         description="img2img strength of Upscale (Creative): how much detail it redraws at the "
         "new size.",
     )
+    max_upload_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=1024,
+        description="The most an image prompt (an /imagine or /blend attachment, a file given to "
+        "pickloop imagine --image) may weigh, in bytes.",
+    )
     job_lease_seconds: float = Field(
         default=120.0,
         gt=0,

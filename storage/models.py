@@ -318,6 +318,27 @@ class Image(Base):
     )
 
 
+class ImagePrompt(Base):
+    """A picture someone gave with their prompt (``/imagine`` attachment, ``/blend``,
+    ``pickloop imagine --image``): the job's pictures start from it. The file is kept in the
+    image store (re-encoded as PNG, its metadata dropped) and goes with the job."""
+
+    __tablename__ = "image_prompts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    # Its place among the job's image prompts, in the order they were given.
+    position: Mapped[int] = mapped_column()
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    width: Mapped[int] = mapped_column()
+    height: Mapped[int] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("job_id", "position", name="uq_image_prompts_job_id_position"),
+    )
+
+
 class Event(Base):
     """One human signal. Append-only: labels and pairs are derived from these, never stored."""
 

@@ -58,6 +58,10 @@ class JobParameters(BaseModel):
     # --chaos (0-100: how different the grid's pictures are) and --tile (seamless pictures).
     chaos: int | None = None
     tile: bool | None = None
+    # Image prompts: how many pictures the grid starts from (the files are in image_prompts,
+    # never named here: exports carry these fields) and --iw, how much they count.
+    images: int | None = None
+    image_weight: float | None = None
     # A blind comparison: the model version id behind each grid position.
     versions: tuple[int, ...] | None = None
     # Made from a picture of a blind grid: it must not tell its version either.

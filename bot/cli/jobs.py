@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from bot.core.errors import UserError
+from bot.core.jobs.image_prompts import Upload, check_upload_size, read_uploads
 from bot.core.jobs.job_view import JobView
 from bot.core.jobs.permutations import expand
 from bot.core.jobs.prompt import PromptLimits, parse_prompt
@@ -38,8 +40,20 @@ commands = typer.Typer()
 @commands.command()
 def imagine(
     prompt: Annotated[
-        str, typer.Argument(help='The prompt, e.g. "a lighthouse at dusk --ar 16:9".')
-    ],
+        str,
+        typer.Argument(
+            help='The prompt, e.g. "a lighthouse at dusk --ar 16:9"; with --image it may be '
+            "left out."
+        ),
+    ] = "",
+    image: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--image",
+            help="A picture the grid starts from (an image prompt; --iw 0-3 in the prompt says "
+            "how much it counts). Give 2 to 5 to blend them.",
+        ),
+    ] = None,
     yes: Annotated[
         bool,
         typer.Option("--yes", help="Make every grid of a prompt that makes many without asking."),
@@ -53,17 +67,31 @@ def imagine(
     settings = read_settings()
     actor = acting_person(settings, user)
     try:
-        # Refuse malformed parameters before anything is opened, loaded or written.
+        # Refuse malformed parameters and pictures before anything is opened, loaded or written.
+        uploads = [_upload(path, settings.max_upload_bytes) for path in image or []]
         prompts = expand(prompt, settings.max_prompts_at_once)
         for each in prompts:
-            parse_prompt(each, PromptLimits(settings.max_steps, settings.max_guidance))
+            limits = PromptLimits(settings.max_steps, settings.max_guidance)
+            parse_prompt(each, limits, images=len(uploads))
+        read_uploads(uploads, settings.max_upload_bytes)
         if len(prompts) > settings.ask_above_prompts and not yes:
             raise UserError(f"This prompt makes {len(prompts)} grids; add --yes to make them all.")
     except UserError as error:
         fail(str(error), 2)
     produce_all(
-        as_json, lambda opened: opened.service.imagine_all(actor, prompt, confirmed=yes), wait=wait
+        as_json,
+        lambda opened: opened.service.imagine_all(actor, prompt, confirmed=yes, images=uploads),
+        wait=wait,
     )
+
+
+def _upload(path: Path, max_bytes: int) -> Upload:
+    """A file given with --image, weighed before it is read."""
+    try:
+        check_upload_size(path.name, path.stat().st_size, max_bytes)
+        return Upload(path.name, path.read_bytes())
+    except OSError as error:
+        raise UserError(f"Cannot read {path}: {error.strerror or error}.") from None
 
 
 @commands.command()

@@ -16,7 +16,7 @@ from bot.ui import delivery, reactions
 from bot.ui.admin import CancelJobButton, admin_group
 from bot.ui.base import Interaction, PickloopClient, Submit, SubmitAll
 from bot.ui.buttons import DYNAMIC_ITEMS
-from bot.ui.imagine import ConfirmSetButton, imagine_command
+from bot.ui.imagine import ConfirmSetButton, blend_command, imagine_command
 from bot.ui.info import info_command
 from bot.ui.privacy import DeleteMyDataButton, privacy_command
 from bot.ui.profile import profile_command
@@ -53,6 +53,7 @@ class PickloopBot(PickloopClient):
         super().__init__(app, runs_jobs=runs_jobs, intents=intents())
         self.tree: app_commands.CommandTree[PickloopBot] = app_commands.CommandTree(self)
         self.tree.add_command(imagine_command())
+        self.tree.add_command(blend_command())
         self.tree.add_command(show_command())
         self.tree.add_command(rate_command())
         self.tree.add_command(settings_command())

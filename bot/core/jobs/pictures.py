@@ -11,18 +11,21 @@ import io
 from collections.abc import Sequence
 
 import PIL.Image
+from sqlalchemy import select
 
 from bot.core.jobs.comparison import versions_by_position
 from bot.core.jobs.edits import EDIT_STRENGTH, canvas_for, edit_of
 from bot.core.jobs.handlers import JobResult
+from bot.core.jobs.image_prompts import DEFAULT_IMAGE_WEIGHT, strength_for
 from bot.core.jobs.job_view import seeds_of
 from bot.core.models.registry import check_adapter
 from engine import Engine, GenerationRequest, Progress, ProgressCallback, compose_grid
+from engine.blending import blend
 from engine.canvas import Canvas
 from storage.db import Database
 from storage.ids import new_public_id
 from storage.imagestore import ImageStore, encode_png
-from storage.models import Image, Job, JobKind, ModelVersion
+from storage.models import Image, ImagePrompt, Job, JobKind, ModelVersion
 
 
 class PictureHandler:
@@ -39,7 +42,17 @@ class PictureHandler:
                 for version_id in dict.fromkeys(layout)
             }
             parent = await session.get(Image, job.parent_image_id) if job.parent_image_id else None
-        source = await self._source_image(job, parent)
+            given = await session.execute(
+                select(ImagePrompt.sha256)
+                .where(ImagePrompt.job_id == job.id)
+                .order_by(ImagePrompt.position)
+            )
+            image_prompts = list(given.scalars())
+        source = (
+            await self._image_prompts_start(job, image_prompts)
+            if job.parameters.images
+            else await self._source_image(job, parent)
+        )
         pictures = await self._render_versions(job, layout, versions, source, on_progress)
         return await asyncio.to_thread(self._stored, job, pictures, layout)
 
@@ -51,6 +64,17 @@ class PictureHandler:
             raise RuntimeError("the image this job starts from has been deleted")
         data = await asyncio.to_thread(self._store.read, parent.sha256)
         return PIL.Image.open(io.BytesIO(data)).convert("RGB")
+
+    async def _image_prompts_start(self, job: Job, shas: Sequence[str]) -> PIL.Image.Image:
+        """What a grid with image prompts starts from: their blend at the grid's size."""
+        if len(shas) != job.parameters.images:
+            raise RuntimeError("the pictures this job starts from have been deleted")
+
+        def read(sha: str) -> PIL.Image.Image:
+            return PIL.Image.open(io.BytesIO(self._store.read(sha))).convert("RGB")
+
+        pictures = await asyncio.to_thread(lambda: [read(sha) for sha in shas])
+        return blend(pictures, (job.parameters.width, job.parameters.height))
 
     async def _render_versions(
         self,
@@ -106,6 +130,10 @@ class PictureHandler:
             )
             return [upscaled]
         init_image, strength, mask = source, p.strength, None
+        if p.images:
+            strength = strength_for(
+                p.image_weight if p.image_weight is not None else DEFAULT_IMAGE_WEIGHT
+            )
         if p.edit is not None:
             # An edit starts from its picture placed on a canvas, the rest drawn afresh.
             assert source is not None

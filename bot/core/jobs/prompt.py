@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from bot.core.errors import UserError
+from bot.core.jobs.image_prompts import LARGEST_IMAGE_WEIGHT
 from bot.core.models.profiles import ProfileWanted
 
 MAX_SEED = 2**32 - 1
@@ -41,10 +42,11 @@ _FLAG_ALIASES = {
     "chaos": "chaos",
     "c": "chaos",
     "tile": "tile",
+    "iw": "iw",
 }
 ALLOWED_FLAGS = (
     "--ar W:H, --seed N, --no a, b, --steps N, --cfg F (or --guidance F), --model NAME, "
-    "--p [CODE | server | off], --chaos 0-100 (or --c), --tile"
+    "--p [CODE | server | off], --chaos 0-100 (or --c), --tile, --iw 0-3 (with an image prompt)"
 )
 # Flags that may stand alone: --p on its own asks for the person's own profile.
 _VALUE_OPTIONAL = frozenset({"p", "tile"})
@@ -74,10 +76,14 @@ class ParsedPrompt:
     profile: ProfileWanted | None = None
     chaos: int | None = None
     tile: bool = False
+    # --iw: how much an image prompt counts (bot.core.jobs.image_prompts).
+    image_weight: float | None = None
 
 
-def parse_prompt(text: str, limits: PromptLimits) -> ParsedPrompt:
-    """Split ``text`` into the prompt and its parameters, or raise PromptError."""
+def parse_prompt(text: str, limits: PromptLimits, *, images: int = 0) -> ParsedPrompt:
+    """Split ``text`` into the prompt and its parameters, or raise PromptError. With
+    ``images`` (image prompts given beside it) the text may be parameters alone, and --iw
+    weighs them."""
     if len(text) > MAX_PROMPT_CHARACTERS:
         raise PromptError(
             f"The prompt is {len(text)} characters; at most {MAX_PROMPT_CHARACTERS} are allowed."
@@ -87,7 +93,9 @@ def parse_prompt(text: str, limits: PromptLimits) -> ParsedPrompt:
     prompt = " ".join(body.split())
     # Zero-width spaces, joiners and marks alone say nothing, though str.split keeps them.
     if not any(unicodedata.category(char)[0] in "LNPS" for char in prompt):
-        raise PromptError("The prompt is empty: describe the image before any --parameters.")
+        if not images:
+            raise PromptError("The prompt is empty: describe the image before any --parameters.")
+        prompt = ""  # the pictures say it all
     values = _split_flags(text[first_flag.start() :] if first_flag else "")
     fields: dict[str, object] = {}
     for flag, value in values.items():
@@ -111,6 +119,10 @@ def parse_prompt(text: str, limits: PromptLimits) -> ParsedPrompt:
             if value:
                 raise PromptError(f"--tile takes no value, not {value!r}.")
             fields["tile"] = True
+        elif flag == "iw":
+            if not images:
+                raise PromptError("--iw weighs an image prompt; attach an image to use it.")
+            fields["image_weight"] = _parse_guidance(value, LARGEST_IMAGE_WEIGHT, "--iw")
     if "model" in fields and "profile" in fields:
         raise PromptError("--model and --p cannot go together: a profile draws with its own model.")
     return ParsedPrompt(prompt=prompt, **fields)  # type: ignore[arg-type]
@@ -161,13 +173,13 @@ def _parse_int(value: str, flag: str, low: int, high: int) -> int:
     return number
 
 
-def _parse_guidance(value: str, maximum: float) -> float:
+def _parse_guidance(value: str, maximum: float, flag: str = "--cfg") -> float:
     if not re.fullmatch(r"[0-9]{1,4}(?:\.[0-9]{1,4})?|\.[0-9]{1,4}", value):
-        raise PromptError(f"--cfg takes a number from 0 to {maximum:g}, not {value!r}.")
-    guidance = float(value)
-    if guidance > maximum:
-        raise PromptError(f"--cfg must be from 0 to {maximum:g}; {value} is out of range.")
-    return guidance
+        raise PromptError(f"{flag} takes a number from 0 to {maximum:g}, not {value!r}.")
+    number = float(value)
+    if number > maximum:
+        raise PromptError(f"{flag} must be from 0 to {maximum:g}; {value} is out of range.")
+    return number
 
 
 def _parse_aspect(value: str) -> tuple[int, int]:

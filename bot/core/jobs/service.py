@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,10 +31,20 @@ from bot.core.errors import (
 from bot.core.jobs.caps import refuse_over_cap
 from bot.core.jobs.comparison import HIDDEN, blind_layout, compared_versions
 from bot.core.jobs.edits import EditRequest
+from bot.core.jobs.image_prompts import (
+    DEFAULT_IMAGE_WEIGHT,
+    NO_IMAGE_PROMPTS,
+    ImagePrompts,
+    Upload,
+    aspect_of,
+    read_uploads,
+)
 from bot.core.jobs.job_view import JobView, job_view, with_file_problems
 from bot.core.jobs.permutations import expand
 from bot.core.jobs.prompt import (
+    MAX_ASPECT,
     MAX_SEED,
+    MIN_ASPECT,
     ParsedPrompt,
     PromptLimits,
     parse_prompt,
@@ -55,6 +65,7 @@ from storage.models import (
     Event,
     EventKind,
     Image,
+    ImagePrompt,
     Job,
     JobKind,
     JobStatus,
@@ -108,28 +119,44 @@ class JobService:
 
     # --- asking for work -------------------------------------------------------------------
 
-    def check_prompt(self, text: str) -> ParsedPrompt:
+    def check_prompt(self, text: str, *, images: int = 0) -> ParsedPrompt:
         """The prompt parsed, or UserError for one that does not parse or holds a banned word,
-        before the database or the engine is asked anything."""
+        before the database or the engine is asked anything; ``images``: image prompts go with
+        it (``parse_prompt``)."""
         self._banned_words.check(text)
-        return parse_prompt(text, self._limits)
+        return parse_prompt(text, self._limits, images=images)
+
+    async def read_uploads(self, uploads: Sequence[Upload]) -> ImagePrompts:
+        """Image prompts as given, checked (``bot.core.jobs.image_prompts``), or UserError."""
+        if not uploads:
+            return NO_IMAGE_PROMPTS
+        return await asyncio.to_thread(read_uploads, uploads, self._settings.max_upload_bytes)
 
     async def imagine_all(
-        self, actor: Actor, text: str, *, confirmed: bool = False
+        self,
+        actor: Actor,
+        text: str,
+        *,
+        confirmed: bool = False,
+        images: Sequence[Upload] = (),
     ) -> list[JobView]:
         """Queue one grid for each prompt ``text`` stands for (``{a, b}`` options, ``--repeat``:
         ``bot.core.jobs.permutations``). Every prompt is checked before anything is written;
         above ``ask_above_prompts`` grids, ConfirmationNeeded unless ``confirmed``; a person on
         Discord needs queue places for all of them (with none of theirs waiting, up to
-        ``max_prompts_at_once``)."""
+        ``max_prompts_at_once``). ``images``: image prompts every grid starts from."""
         prompts = expand(text, self._settings.max_prompts_at_once)
         for prompt in prompts:
-            self.check_prompt(prompt)
+            self.check_prompt(prompt, images=len(images))
+        given = await self.read_uploads(images)
         if len(prompts) > self._settings.ask_above_prompts and not confirmed:
             raise ConfirmationNeeded(len(prompts))
         if len(prompts) > 1:
             await self._admit_all(actor, len(prompts))
-        return [await self.imagine(actor, prompt, admitted=len(prompts) > 1) for prompt in prompts]
+        return [
+            await self.imagine(actor, prompt, admitted=len(prompts) > 1, images=given)
+            for prompt in prompts
+        ]
 
     async def _admit_all(self, actor: Actor, count: int) -> None:
         """Refuse ``count`` grids at once over a cap, before any is queued: a person may fill
@@ -149,11 +176,14 @@ class JobService:
         *,
         compare: tuple[str, str] | None = None,
         admitted: bool = False,
+        images: ImagePrompts = NO_IMAGE_PROMPTS,
     ) -> JobView:
         """Queue a 2x2 grid for a Midjourney-style prompt; refuses bad input before any write.
         ``compare``: two version names the grid compares blind, two pictures each (an operator's
-        panel, such as the loop demo's), whatever the prompt or the serving versions say."""
-        parsed = self.check_prompt(text)
+        panel, such as the loop demo's), whatever the prompt or the serving versions say.
+        ``images``: image prompts (``read_uploads``) the grid starts from, and whose shape it
+        takes unless --ar says otherwise."""
+        parsed = self.check_prompt(text, images=len(images))
         await self.ensure_default_model()
         async with self._database.sessions() as session:
             user = await find_user(session, actor)
@@ -169,7 +199,11 @@ class JobService:
                 )
             )
         info = await self._describe(version.base_model, f"model version {version.name!r}")
-        aspect = parsed.aspect or _aspect_from_default(defaults.get("aspect"))
+        aspect = parsed.aspect or (
+            aspect_of(images.pictures[0], MIN_ASPECT, MAX_ASPECT)
+            if images
+            else _aspect_from_default(defaults.get("aspect"))
+        )
         width, height = size_for_aspect(
             aspect, info.native_width, info.native_height, info.size_multiple
         )
@@ -192,6 +226,12 @@ class JobService:
             aspect=f"{aspect[0]}:{aspect[1]}" if aspect is not None else None,
             chaos=parsed.chaos or None,
             tile=parsed.tile or None,
+            images=len(images) or None,
+            image_weight=(
+                (parsed.image_weight if parsed.image_weight is not None else DEFAULT_IMAGE_WEIGHT)
+                if images
+                else None
+            ),
             versions=(
                 blind_layout(version.id, against.id, GRID_SIZE, self._chance)
                 if against is not None
@@ -199,6 +239,9 @@ class JobService:
             ),
         )
         base_seed = parsed.seed if parsed.seed is not None else self._new_seed()
+        # Kept before the job is written, which names them: a file no row names is harmless,
+        # a row naming no file is a job that cannot be drawn.
+        kept = await asyncio.to_thread(lambda: [self._store.put(png) for png in images.encoded])
         async with writing(self._database) as session:
             user = await get_or_create_user(session, actor)
             if not admitted:
@@ -214,6 +257,16 @@ class JobService:
                 actor=actor,
             )
             await self._queue(session, job)
+            session.add_all(
+                ImagePrompt(
+                    job_id=job.id,
+                    position=position,
+                    sha256=sha,
+                    width=picture.width,
+                    height=picture.height,
+                )
+                for position, (sha, picture) in enumerate(zip(kept, images.pictures, strict=True))
+            )
         return await self.show(job.public_id, warnings=warnings)
 
     async def upscale(
@@ -377,6 +430,20 @@ class JobService:
             job.parent_image_id = parent.parent_image_id
             await self._admit(session, user, actor)
             await self._queue(session, job)
+            # ... and a grid from image prompts starts from the same pictures.
+            given = await session.execute(
+                select(ImagePrompt).where(ImagePrompt.job_id == parent.id)
+            )
+            session.add_all(
+                ImagePrompt(
+                    job_id=job.id,
+                    position=row.position,
+                    sha256=row.sha256,
+                    width=row.width,
+                    height=row.height,
+                )
+                for row in given.scalars()
+            )
             session.add(self._click(user, EventKind.REROLL, parent, None, job, actor))
         return await self.show(job.public_id)
 

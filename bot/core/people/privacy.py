@@ -33,6 +33,7 @@ from storage.models import (
     Event,
     FlywheelRound,
     Image,
+    ImagePrompt,
     Job,
     JobStatus,
     ModelVersion,
@@ -194,6 +195,16 @@ class PrivacyService:
                 ).scalars()
             )
             shas.update(image_shas)
+            # The pictures they gave as image prompts are theirs too.
+            shas.update(
+                (
+                    await session.execute(
+                        select(ImagePrompt.sha256)
+                        .join(Job, ImagePrompt.job_id == Job.id)
+                        .where(Job.owner_id == user.id)
+                    )
+                ).scalars()
+            )
             events = await _count(
                 session, select(func.count(Event.id)).where(Event.user_id == user.id)
             )
@@ -296,14 +307,13 @@ async def _count(session: AsyncSession, query: Any) -> int:
 
 
 async def _still_named(session: AsyncSession, shas: set[str]) -> set[str]:
-    """The hashes among ``shas`` that some image or grid still names."""
+    """The hashes among ``shas`` that some image, grid or image prompt still names."""
     named: set[str] = set()
     ordered = sorted(shas)
     for start in range(0, len(ordered), _CHUNK):
         chunk = ordered[start : start + _CHUNK]
-        named.update(
-            (await session.execute(select(Image.sha256).where(Image.sha256.in_(chunk)))).scalars()
-        )
+        for column in (Image.sha256, ImagePrompt.sha256):
+            named.update((await session.execute(select(column).where(column.in_(chunk)))).scalars())
         named.update(
             sha
             for sha in (
@@ -320,6 +330,7 @@ def _empty_record() -> dict[str, Any]:
         "person": None,
         "jobs": [],
         "images": [],
+        "image_prompts": [],
         "events": [],
         "_files": {},
     }
@@ -371,6 +382,27 @@ async def _record_of(session: AsyncSession, user: User) -> dict[str, Any]:
     ).all()
 
     files: dict[str, str] = {}
+    image_prompts = []
+    for given, job_id in (
+        await session.execute(
+            select(ImagePrompt, Job.public_id)
+            .join(Job, ImagePrompt.job_id == Job.id)
+            .where(Job.owner_id == user.id)
+            .order_by(Job.created_at, Job.id, ImagePrompt.position)
+        )
+    ).all():
+        name = f"image-prompts/{job_id}-{given.position + 1}.png"
+        files[name] = given.sha256
+        image_prompts.append(
+            {
+                "job_id": job_id,
+                "position": given.position,
+                "sha256": given.sha256,
+                "width": given.width,
+                "height": given.height,
+                "file": name,
+            }
+        )
     images = []
     image_shas: dict[str, set[str]] = {}
     for row, job_id in image_rows:
@@ -451,6 +483,7 @@ async def _record_of(session: AsyncSession, user: User) -> dict[str, Any]:
         },
         "jobs": jobs,
         "images": images,
+        "image_prompts": image_prompts,
         "events": events,
         "_files": files,
     }

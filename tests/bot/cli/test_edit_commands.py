@@ -83,3 +83,31 @@ def test_a_permutation_prompt_makes_one_grid_each_and_asks_above_the_threshold(
     assert all(job["status"] == "done" for job in jobs)
     assert asked == 2 and "makes 5 grids; add --yes" in refusal
     assert made == 0 and len(confirmed.splitlines()) == 5
+
+
+def test_imagine_starts_from_the_pictures_given_and_refuses_what_it_cannot_read(
+    cli_env: dict[str, str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    wide, square = tmp_path / "wide.png", tmp_path / "square.jpg"
+    Image.new("RGB", (90, 30), "red").save(wide)
+    Image.new("RGB", (50, 50), "blue").save(square)
+    (tmp_path / "notes.txt").write_text("not a picture")
+
+    one = produced(capsys, "imagine", "a red band --iw 1.5", "--image", str(wide))
+    blended = produced(capsys, "imagine", "--image", str(wide), "--image", str(square))
+    refusals = [
+        pickloop(capsys, "imagine", "a band", "--image", str(tmp_path / "notes.txt")),
+        pickloop(capsys, "imagine", "a band", "--image", str(tmp_path / "missing.png")),
+        pickloop(capsys, "imagine", "a band --iw 1"),
+        pickloop(capsys, "imagine", "a band", *["--image", str(wide)] * 6),
+    ]
+
+    assert one["status"] == "done" and one["parameters"]["images"] == 1
+    assert one["parameters"]["image_weight"] == 1.5 and one["parameters"]["aspect"] == "3:1"
+    assert blended["prompt"] == "" and blended["parameters"]["images"] == 2
+    assert [code for code, _, _ in refusals] == [2, 2, 2, 2]
+    said = [error for _, _, error in refusals]
+    assert "notes.txt is not a picture" in said[0] and "Cannot read" in said[1]
+    assert "attach an image" in said[2] and "At most 5 image prompts" in said[3]
+    _, listed, _ = pickloop(capsys, "jobs", "--json")
+    assert len(json.loads(listed)["jobs"]) == 2

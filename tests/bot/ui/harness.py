@@ -54,6 +54,36 @@ class Upload:
     data: bytes
 
 
+CDN = "https://cdn.discordapp.com/attachments/"
+
+
+@dataclass(frozen=True)
+class Attached:
+    """A file a person attached to a slash command: Discord sends its description (name, size,
+    type, URL) with the command and keeps the bytes on its CDN, where the bot fetches them."""
+
+    id: int
+    filename: str
+    size: int
+    content_type: str | None
+
+    @property
+    def url(self) -> str:
+        return f"{CDN}{CHANNEL_ID}/{self.id}/{self.filename}"
+
+    def resolved(self) -> dict[str, Any]:
+        described: dict[str, Any] = {
+            "id": str(self.id),
+            "filename": self.filename,
+            "size": self.size,
+            "url": self.url,
+            "proxy_url": self.url.replace("cdn.discordapp.com", "media.discordapp.net"),
+        }
+        if self.content_type is not None:
+            described["content_type"] = self.content_type
+        return described
+
+
 @dataclass
 class Call:
     """One HTTP request the bot made, as Discord would have received it."""
@@ -124,6 +154,16 @@ class FakeDiscord:
         self._failures: list[Failure] = []
         # Channels someone deleted: posting there is refused (Unknown Channel).
         self.deleted_channels: set[int] = set()
+        # Attachments' bytes, by URL, as Discord's CDN serves them.
+        self.cdn: dict[str, bytes] = {}
+
+    def attach(
+        self, filename: str, data: bytes, content_type: str | None = "image/png"
+    ) -> Attached:
+        """A file as a person attaches it; ``content_type`` is what Discord guessed."""
+        attached = Attached(snowflake(), filename, len(data), content_type)
+        self.cdn[attached.url] = data
+        return attached
 
     # --- what the bot sent -------------------------------------------------------------------
 
@@ -181,7 +221,12 @@ class FakeDiscord:
         body: dict[str, Any] | list[Any] | None,
         uploads: list[Upload],
     ) -> WireResponse:
-        """One HTTP exchange as it crosses the wire: a status, headers and a JSON body."""
+        """One HTTP exchange as it crosses the wire: a status, headers and a JSON body (the
+        bytes of a file, from the CDN)."""
+        if path.startswith(CDN):
+            self.calls.append(Call(method, path, body, uploads))
+            found = self.cdn.get(path)
+            return WireResponse(200 if found is not None else 404, None, raw=found)
         failure = self._scripted(method, path)
         if failure is not None:
             self.calls.append(Call(method, path, body, uploads, status=failure.status))
@@ -388,8 +433,16 @@ RATE_LIMIT_HEADERS = {
 class WireResponse:
     """What discord.py reads of an aiohttp response: status, reason, headers and the body."""
 
-    def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        body: Any,
+        headers: dict[str, str] | None = None,
+        *,
+        raw: bytes | None = None,
+    ) -> None:
         self.status = status
+        self._raw = raw
         self.reason = HTTPStatus(status).phrase
         json_type = {"content-type": "application/json"} if body is not None else {}
         self.headers = CIMultiDict({**json_type, **RATE_LIMIT_HEADERS, **(headers or {})})
@@ -397,6 +450,9 @@ class WireResponse:
 
     async def text(self, encoding: str = "utf-8") -> str:
         return self._text
+
+    async def read(self) -> bytes:
+        return self._raw if self._raw is not None else self._text.encode()
 
     async def __aenter__(self) -> WireResponse:
         return self
@@ -628,7 +684,7 @@ class Gateway:
         return self._interaction(5, person, {"custom_id": modal["custom_id"], "components": rows})
 
 
-OptionValue = str | bool | int | float | Person
+OptionValue = str | bool | int | float | Person | Attached
 
 
 def _option(name: str, value: OptionValue, resolved: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -638,6 +694,9 @@ def _option(name: str, value: OptionValue, resolved: dict[str, dict[str, Any]]) 
         resolved.setdefault("users", {})[str(value.id)] = _user(value.id, value.name)
         resolved.setdefault("members", {})[str(value.id)] = member
         return {"name": name, "type": 6, "value": str(value.id)}
+    if isinstance(value, Attached):
+        resolved.setdefault("attachments", {})[str(value.id)] = value.resolved()
+        return {"name": name, "type": 11, "value": str(value.id)}
     # bool before int: a bool is an int to Python.
     kind = 5 if isinstance(value, bool) else 4 if isinstance(value, int) else 10
     if isinstance(value, str):

@@ -10,14 +10,16 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from PIL import Image as PILImage
 from sqlalchemy import select, update
 
 from bot.core.actor import Actor
 from bot.core.app import App
 from bot.core.errors import PermissionDenied, UserError
+from bot.core.jobs.image_prompts import Upload
 from bot.core.jobs.job_view import JobView
 from bot.core.people.privacy import DATA_FILE
-from storage.models import Consent, Job, JobStatus, User, utcnow
+from storage.models import Consent, ImagePrompt, Job, JobStatus, User, utcnow
 from tests.bot.core.jobs.test_service import events, make
 
 
@@ -175,3 +177,48 @@ async def test_someone_unknown_has_nothing_to_download(app: App) -> None:
     with zipfile.ZipFile(io.BytesIO(download.data)) as archive:
         record = json.loads(archive.read(DATA_FILE))
     assert (record["person"], record["jobs"], record["images"]) == (None, [], [])
+
+
+def picture_file(colour: str) -> Upload:
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (40, 40), colour).save(buffer, format="PNG")
+    return Upload(f"{colour}.png", buffer.getvalue())
+
+
+async def test_the_pictures_a_person_gave_are_in_their_download_and_go_with_their_data(
+    app: App, alice: Actor, bob: Actor
+) -> None:
+    # Bob happens to give one of the same pictures: its file is his too, and stays.
+    [grid] = await app.service.imagine_all(
+        alice, "a blend", images=[picture_file("red"), picture_file("teal")]
+    )
+    await app.service.imagine_all(bob, "mine", images=[picture_file("red")])
+    async with app.database.sessions() as session:
+        given = {
+            row.position: row.sha256
+            for row in (
+                await session.execute(
+                    select(ImagePrompt).join(Job).where(Job.public_id == grid.job_id)
+                )
+            ).scalars()
+        }
+
+    download = await app.privacy.download(alice)
+
+    with zipfile.ZipFile(io.BytesIO(download.data)) as archive:
+        record = json.loads(archive.read(DATA_FILE))
+        for position, sha in given.items():
+            name = f"image-prompts/{grid.job_id}-{position + 1}.png"
+            assert archive.read(name) == app.store.read(sha)
+    assert [(row["job_id"], row["position"]) for row in record["image_prompts"]] == [
+        (grid.job_id, 0),
+        (grid.job_id, 1),
+    ]
+
+    deleted = await app.privacy.delete(alice)
+
+    assert deleted.files == 1
+    assert not app.store.exists(given[1]) and app.store.exists(given[0])
+    async with app.database.sessions() as session:
+        left = (await session.execute(select(ImagePrompt.sha256))).scalars().all()
+    assert left == [given[0]]
