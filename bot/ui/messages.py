@@ -22,7 +22,7 @@ def caption(view: JobView, clicker_id: int) -> str:
     """Midjourney-style: the prompt in bold, then what this message is and who asked for it."""
     prompt = discord.utils.escape_markdown(view.prompt) or "(no prompt)"
     what = {
-        "imagine": "",
+        "imagine": _from_pictures(view),
         "reroll": " — Re-roll",
         "variation": f" — Variations ({(view.parameters.variation or 'subtle').title()})",
         "upscale": " — Upscaled (Creative)" if view.parameters.creative else " — Upscaled",
@@ -49,9 +49,24 @@ def recipe(view: JobView) -> str:
     # What else the grid was drawn with: without it the seeds draw other pictures.
     drawn_with = [f"--chaos {p.chaos}"] if p.chaos else []
     drawn_with += ["--tile"] if p.tile else []
+    if p.images:
+        # The pictures themselves are the person's; the recipe says they were there.
+        drawn_with.append(f"from {_pictures(p.images)} · --iw {p.image_weight:g}")
     if drawn_with:
         lines.append(" ".join(drawn_with))
     return "\n".join(lines)
+
+
+def _from_pictures(view: JobView) -> str:
+    """What a grid started from, when it started from given pictures."""
+    count = view.parameters.images
+    if not count:
+        return ""
+    return " — Blend" if count > 1 else f" — from {_pictures(count)}"
+
+
+def _pictures(count: int) -> str:
+    return "an image" if count == 1 else f"{count} images"
 
 
 def _edit_name(view: JobView) -> str:

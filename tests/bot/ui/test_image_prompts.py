@@ -59,6 +59,7 @@ async def test_an_attached_picture_starts_the_grid_and_gives_it_its_shape(
     assert job.parameters.image_weight == 2.0
     assert job.parameters.width > job.parameters.height  # 3:2, as the picture
     assert fetched(fake_discord) == [attached.url]
+    assert "**a sunset** — from an image <@" in edit.json["content"]
 
 
 async def test_blend_mixes_two_to_five_pictures_without_a_prompt(
@@ -75,6 +76,7 @@ async def test_blend_mixes_two_to_five_pictures_without_a_prompt(
     job = await app.service.show(edit.custom_ids[0].split(":")[2])
     assert job.status == "done" and job.prompt == "" and job.parameters.images == 3
     assert sorted(fetched(fake_discord)) == sorted([first.url, second.url, third.url])
+    assert edit.json["content"].startswith("**(no prompt)** — Blend <@")
 
 
 async def test_a_picture_too_heavy_is_refused_before_it_is_fetched(
