@@ -14,6 +14,7 @@ from PIL import ImageChops, ImageFilter
 from PIL.Image import Image
 
 from engine.adapters import use_adapter
+from engine.conditioning import with_prompt_weights
 from engine.errors import EngineError
 from engine.imaging import resize_to
 from engine.loader import LoadedModel
@@ -180,8 +181,9 @@ def _call(
 ) -> list[Image]:
     use_adapter(model, adapter)
     try:
+        weighted = with_prompt_weights(model.text_to_image, arguments)
         with tiling(pipeline) if tile else nullcontext():
-            output = pipeline(**_accepted(pipeline, arguments))
+            output = pipeline(**_accepted(pipeline, weighted))
     except Exception as error:
         # Bad sizes, strengths out of range, out of memory: all reach the user as they are.
         raise EngineError.wrapping("generation failed", error) from error

@@ -6,8 +6,10 @@ pipeline folder's config files (``engine.model_files``), through one formula.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
+from engine.prompt_weights import weighted_family
 from engine.types import ModelInfo
 
 if TYPE_CHECKING:
@@ -35,8 +37,11 @@ def describe_pipeline(source: str, pipeline: DiffusionPipeline) -> ModelInfo:
             unet_blocks=len(unet.config.block_out_channels),
             max_tokens=max_tokens,
         )
-    # Transformer models (SD3, FLUX) patchify their latents 2x2.
-    return _model_info(source, scale, pipeline.default_sample_size, scale * 2, max_tokens)
+    # Transformer models (SD3, FLUX) patchify their latents 2x2; they cannot tile (no UNet
+    # convolutions to wrap), nor take prompt weights (engine.conditioning).
+    info = _model_info(source, scale, pipeline.default_sample_size, scale * 2, max_tokens)
+    weights = weighted_family(type(pipeline).__name__) is not None
+    return dataclasses.replace(info, takes_prompt_weights=weights, tiles=False)
 
 
 def _model_info(

@@ -22,6 +22,10 @@ class ModelInfo:
     """Widths and heights must be multiples of this."""
     max_prompt_tokens: int
     """The text encoder's limit, special tokens included."""
+    takes_prompt_weights: bool = True
+    """Whether weighted prompts (``a::2 b``, ``(words)1.3``) can be drawn (not on SD3)."""
+    tiles: bool = True
+    """Whether --tile can be drawn (UNet models only)."""
 
 
 @dataclass(frozen=True)

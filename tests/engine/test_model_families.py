@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 
 from engine import EngineError, LocalEngine
 from engine.canvas import pan, vary_region, zoom_out
+from engine.generation import generate_together
 from engine.loader import load_model
 from engine.variety import chaotic_latents
 from tests.engine.support import RequestFactory, drawn_distance, kept_distance, pixel_distance
@@ -246,3 +247,52 @@ async def test_the_transformer_families_refuse_tile_by_name(
         f"generation failed: --tile is not available for {TRANSFORMER_FAMILIES[family]}: "
         "only UNet models tile"
     )
+
+
+WEIGHTED_FAMILIES = ["sd", "sdxl"]
+
+
+@pytest.mark.parametrize("family", WEIGHTED_FAMILIES)
+async def test_the_families_compel_knows_draw_weighted_prompts(
+    family: str, request: pytest.FixtureRequest, local_engine: LocalEngine
+) -> None:
+    make = RequestFactory(_model(request, family))
+    info = await local_engine.describe(make.base.model)
+    plain = await local_engine.generate(make(seeds=(5, 6), prompt="a red circle"))
+
+    # A plain prompt in one call with a weighted one comes out of compel as the pipeline
+    # draws it.
+    loaded = load_model(make.base.model, "cpu", torch.float32)
+    together = generate_together(
+        loaded,
+        [
+            make(seeds=(5, 6), prompt="a red circle"),
+            make(seeds=(5, 6), prompt="a red circle::3 a blue square::1"),
+        ],
+        lambda progress: None,
+    )
+    leaning = await local_engine.generate(
+        make(seeds=(5, 6), prompt="a red circle::1 a blue square::3")
+    )
+
+    assert info.takes_prompt_weights and info.tiles
+    assert all(pixel_distance(a, b) < 1.0 for a, b in zip(together[0], plain, strict=True))
+    # The weights count: the other way round draws otherwise (little, on tiny random models;
+    # the embedded model's colours are checked in tests/engine/test_prompt_weights.py).
+    assert all(pixel_distance(a, b) > 0.2 for a, b in zip(together[1], leaning, strict=True))
+    assert all(pixel_distance(a, b) > 1.0 for a, b in zip(together[1], plain, strict=True))
+
+
+@pytest.mark.parametrize("family", list(TRANSFORMER_FAMILIES))
+async def test_the_transformer_families_refuse_prompt_weights_by_name(
+    family: str, request: pytest.FixtureRequest, local_engine: LocalEngine
+) -> None:
+    make = RequestFactory(_model(request, family))
+    info = await local_engine.describe(make.base.model)
+
+    with pytest.raises(
+        EngineError, match=f"{TRANSFORMER_FAMILIES[family]} takes no prompt weights"
+    ):
+        await local_engine.generate(make(prompt="a red circle::2 fog"))
+
+    assert not info.takes_prompt_weights and not info.tiles

@@ -16,6 +16,7 @@ from fractions import Fraction
 from bot.core.errors import UserError
 from bot.core.jobs.image_prompts import LARGEST_IMAGE_WEIGHT
 from bot.core.models.profiles import ProfileWanted
+from engine import prompt_weights
 
 MAX_SEED = 2**32 - 1
 MAX_PROMPT_CHARACTERS = 4000
@@ -96,6 +97,10 @@ def parse_prompt(text: str, limits: PromptLimits, *, images: int = 0) -> ParsedP
         if not images:
             raise PromptError("The prompt is empty: describe the image before any --parameters.")
         prompt = ""  # the pictures say it all
+    try:
+        prompt_weights.check(prompt)
+    except prompt_weights.PromptWeightError as error:
+        raise PromptError(str(error)) from None
     values = _split_flags(text[first_flag.start() :] if first_flag else "")
     fields: dict[str, object] = {}
     for flag, value in values.items():

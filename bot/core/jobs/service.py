@@ -56,6 +56,7 @@ from bot.core.models.registry import serving_versions
 from bot.core.moderation.banned_words import BannedWords
 from engine import Engine
 from engine.errors import EngineError
+from engine.prompt_weights import is_weighted
 from engine.sources import surely_loadable
 from engine.types import ModelInfo
 from storage.db import Database
@@ -199,6 +200,7 @@ class JobService:
                 )
             )
         info = await self._describe(version.base_model, f"model version {version.name!r}")
+        _refuse_what_the_model_cannot_draw(parsed, info, version.name)
         aspect = parsed.aspect or (
             aspect_of(images.pictures[0], MIN_ASPECT, MAX_ASPECT)
             if images
@@ -850,6 +852,16 @@ def model_version_name(spec: str) -> str:
     if path.is_absolute() or spec.startswith("."):
         return path.name[:100]
     return spec[:100]
+
+
+def _refuse_what_the_model_cannot_draw(parsed: ParsedPrompt, info: ModelInfo, name: str) -> None:
+    """Features some model families lack, refused before anything is queued."""
+    if parsed.tile and not info.tiles:
+        raise UserError(f"--tile needs a UNet model; {name} draws with a transformer.")
+    if not info.takes_prompt_weights and is_weighted(parsed.prompt):
+        raise UserError(
+            f"{name} takes no prompt weights (`::`, `(words)1.3`); write the prompt without them."
+        )
 
 
 def _aspect_from_default(value: object) -> tuple[int, int] | None:
