@@ -1,6 +1,7 @@
-"""What each tool after an upscale costs against a plain grid: the local engine with the embedded
-model, a grid of four drawn plainly, as variations, zoomed out, panned, made square and with a
-region redrawn, each several times in turn.
+"""What each tool after an upscale and each newer prompt feature costs against a plain grid: the
+local engine with the embedded model, a grid of four drawn plainly, as variations, zoomed out,
+panned, made square, with a region redrawn, from an image prompt, from a blend and from a
+weighted prompt, each several times in turn.
 
 Prints the median seconds of each and its ratio to a plain grid's (ratios within one run: these
 machines are shared and noisy). A pan draws a canvas half as large again, so it should cost
@@ -22,7 +23,9 @@ from statistics import median
 
 from PIL.Image import Image
 
+from bot.core.jobs.image_prompts import strength_for
 from engine import GenerationRequest, LocalEngine
+from engine.blending import blend
 from engine.canvas import Canvas, make_square, pan, vary_region, zoom_out
 from engine.embedded import EMBEDDED_MODEL
 
@@ -66,6 +69,17 @@ async def run(args: argparse.Namespace) -> None:
             "vary region (left half)": lambda p, _w: on_canvas(
                 args.steps, vary_region(p, ["left-half"])
             ),
+            # /imagine with an image at --iw 1, and /blend of two (mixing them is cheap).
+            "image prompt (--iw 1)": lambda p, _w: dataclasses.replace(
+                plain(args.steps), init_image=blend([p], (64, 64)), strength=strength_for(1.0)
+            ),
+            "blend of 2": lambda p, w: dataclasses.replace(
+                plain(args.steps), init_image=blend([p, w], (64, 64)), strength=strength_for(1.0)
+            ),
+            # compel encodes each part apart, then the pipeline draws as usual.
+            "weighted prompt (2 parts)": lambda _p, _w: dataclasses.replace(
+                plain(args.steps), prompt="a large yellow star::2 a black background::1"
+            ),
         }
         seconds: dict[str, list[float]] = {name: [] for name in operations}
         for make in operations.values():
@@ -78,7 +92,7 @@ async def run(args: argparse.Namespace) -> None:
         base = median(seconds["plain grid"])
         print(f"embedded model, {args.steps} steps, {args.rounds} rounds, device {args.device}")
         for name, times in seconds.items():
-            print(f"{name:26} {median(times):6.3f} s   x{median(times) / base:.2f}")
+            print(f"{name:28} {median(times):6.3f} s   x{median(times) / base:.2f}")
     finally:
         await engine.close()
 

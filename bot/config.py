@@ -55,10 +55,28 @@ class Settings(BaseSettings):
         default=30.0, ge=0, description="The largest --cfg a person may ask for."
     )
     vary_subtle_strength: float = Field(
-        default=0.35, gt=0, le=1, description="img2img strength of Vary (Subtle)."
+        default=0.5, gt=0, le=1, description="img2img strength of Vary (Subtle)."
     )
     vary_strong_strength: float = Field(
-        default=0.7, gt=0, le=1, description="img2img strength of Vary (Strong)."
+        default=0.85, gt=0, le=1, description="img2img strength of Vary (Strong)."
+    )
+    # Fine noise alone lets a model redraw a picture nearly as it was even at strength 0.85
+    # (the embedded model does); coarse noise moves things (engine.variety.coarse_start).
+    vary_subtle_chaos: int = Field(
+        default=60, ge=0, le=100, description="--chaos of Vary (Subtle): coarse noise in its start."
+    )
+    vary_strong_chaos: int = Field(
+        default=100,
+        ge=0,
+        le=100,
+        description="--chaos of Vary (Strong): coarse noise in its start.",
+    )
+    default_chaos: int = Field(
+        default=0,
+        ge=0,
+        le=100,
+        description="--chaos of a grid whose prompt gives none (25 makes the embedded model's "
+        "grids of fully described prompts differ more, at a small cost in what they get right).",
     )
     upscale_refine_strength: float = Field(
         default=0.0,

@@ -4,7 +4,7 @@ text-to-image requests in one where they can share it."""
 import inspect
 import math
 from collections.abc import Callable, Hashable, Sequence
-from contextlib import nullcontext
+from contextlib import ExitStack
 from typing import Any
 
 import torch
@@ -19,7 +19,7 @@ from engine.errors import EngineError
 from engine.imaging import resize_to
 from engine.loader import LoadedModel
 from engine.types import GenerationRequest, Progress
-from engine.variety import chaotic_latents, tiling
+from engine.variety import chaotic_latents, coarse_start, tiling
 
 
 def _step_reporter(report: Callable[[Progress], None]) -> Callable[..., dict[str, Any]]:
@@ -89,7 +89,14 @@ def generate_images(
     arguments["strength"] = request.strength
     arguments["num_inference_steps"] = _image_to_image_steps(request.steps, request.strength)
     if request.mask is None:
-        return _call(model, model.image_to_image, request.adapter, arguments, tile=request.tile)
+        return _call(
+            model,
+            model.image_to_image,
+            request.adapter,
+            arguments,
+            tile=request.tile,
+            chaos=request.chaos,
+        )
     if model.inpainting is None:
         raise EngineError(
             f"{model.info.source} cannot redraw part of a picture: diffusers has no inpainting "
@@ -102,6 +109,7 @@ def generate_images(
         request.adapter,
         arguments | {"mask_image": mask},
         tile=request.tile,
+        chaos=request.chaos,
     )
     return [keep_unmasked(picture, source, mask) for picture in drawn]
 
@@ -178,11 +186,17 @@ def _call(
     arguments: dict[str, Any],
     *,
     tile: bool = False,
+    chaos: int = 0,
 ) -> list[Image]:
     use_adapter(model, adapter)
     try:
         weighted = with_prompt_weights(model.text_to_image, arguments)
-        with tiling(pipeline) if tile else nullcontext():
+        with ExitStack() as drawing:
+            if tile:
+                drawing.enter_context(tiling(pipeline))
+            if chaos and "image" in arguments:
+                # Text to image takes its chaos in its starting latents (generate_together).
+                drawing.enter_context(coarse_start(pipeline, chaos))
             output = pipeline(**_accepted(pipeline, weighted))
     except Exception as error:
         # Bad sizes, strengths out of range, out of memory: all reach the user as they are.

@@ -47,7 +47,8 @@ class GenerationRequest:
     adapter: str | None = None
     """A LoRA adapter folder to draw with (a tuned model version); None: the base model."""
     chaos: int = 0
-    """0 to 100: how different the pictures of one request are (``engine.variety``)."""
+    """0 to 100: how different the pictures of one request are, from each other and, for
+    image-to-image, from ``init_image`` (coarse noise in their start: ``engine.variety``)."""
     tile: bool = False
     """Pictures that repeat seamlessly across their edges (``engine.variety``)."""
     mask: Image | None = None

@@ -1,5 +1,5 @@
-"""--chaos and --tile on the embedded model: chaotic grids differ more, tiled pictures have no
-edges."""
+"""--chaos and --tile on the embedded model: chaotic grids differ more, chaotic variations move
+further from their source, tiled pictures have no edges."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from engine import EMBEDDED_MODEL, LocalEngine
 from engine.embedded import SHIPPED_FOLDER
 from engine.loader import load_model
 from engine.toy.captions import caption as caption_of
-from engine.toy.world import training_scenes
+from engine.toy.judge import judge
+from engine.toy.world import evaluation_scenes, training_scenes
 from engine.variety import chaotic_latents, tiling
 from tests.engine.support import RequestFactory, pixel_distance
 
@@ -88,3 +89,41 @@ def test_a_tiled_picture_has_no_edges() -> None:
         for conv in pipeline.unet.modules()
         if isinstance(conv, torch.nn.Conv2d)
     )
+
+
+async def test_chaos_moves_a_variation_further_from_its_source_and_keeps_what_it_shows(
+    engine: LocalEngine,
+) -> None:
+    """A variation started with coarse noise redraws its source further than fine noise alone
+    does, at a low strength and at a high one, and still draws the same things."""
+    distances: dict[tuple[float, int], list[float]] = {}
+    kept: dict[tuple[float, int], list[bool]] = {}
+    for k, (scene, prompt) in enumerate(evaluation_scenes(4, seed=7)):
+        [source] = await engine.generate(shipped_request(prompt=prompt, steps=20, seeds=(k,)))
+        for strength, chaos in itertools.product((0.5, 0.85), (0, 100)):
+            varied = await engine.generate(
+                shipped_request(
+                    prompt=prompt,
+                    steps=20,
+                    seeds=(11, 12, 13, 14),
+                    init_image=source,
+                    strength=strength,
+                    chaos=chaos,
+                )
+            )
+            distances.setdefault((strength, chaos), []).extend(
+                pixel_distance(picture, source) for picture in varied
+            )
+            # The toy judge's colours and shapes, as the model card counts them.
+            kept.setdefault((strength, chaos), []).extend(
+                thing.colour_ok and thing.shape_ok
+                for picture in varied
+                for thing in judge(picture, scene).things
+            )
+
+    mean = {key: fmean(values) for key, values in distances.items()}
+    assert mean[0.5, 100] > 1.5 * mean[0.5, 0], mean
+    assert mean[0.85, 100] > 2.0 * mean[0.85, 0], mean
+    assert mean[0.85, 100] > 1.5 * mean[0.5, 100], mean
+    for key, judged in kept.items():
+        assert fmean(judged) >= 0.75, (key, fmean(judged))

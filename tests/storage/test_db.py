@@ -17,6 +17,7 @@ HEAD_TABLES = {
     "model_versions",
     "jobs",
     "images",
+    "image_prompts",
     "events",
     "profiles",
     "profile_shares",

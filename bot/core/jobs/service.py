@@ -226,7 +226,8 @@ class JobService:
             ),
             count=GRID_SIZE,
             aspect=f"{aspect[0]}:{aspect[1]}" if aspect is not None else None,
-            chaos=parsed.chaos or None,
+            chaos=(parsed.chaos if parsed.chaos is not None else self._settings.default_chaos)
+            or None,
             tile=parsed.tile or None,
             images=len(images) or None,
             image_weight=(
@@ -305,9 +306,9 @@ class JobService:
 
     async def vary(self, actor: Actor, job_id: str, index: int, *, strong: bool) -> JobView:
         """V-click: a new grid of img2img variations of image ``index`` (1-based)."""
-        strength = (
-            self._settings.vary_strong_strength if strong else self._settings.vary_subtle_strength
-        )
+        settings = self._settings
+        strength = settings.vary_strong_strength if strong else settings.vary_subtle_strength
+        chaos = settings.vary_strong_chaos if strong else settings.vary_subtle_chaos
 
         def recipe(parent: Job, image: Image) -> tuple[JobParameters, int]:
             # Upscales are varied at the size their source grid was made at.
@@ -320,6 +321,7 @@ class JobService:
                 count=GRID_SIZE,
                 strength=strength,
                 variation="strong" if strong else "subtle",
+                chaos=chaos or None,
                 # Variations of a seamless picture stay seamless.
                 tile=parent.parameters.tile,
             )

@@ -40,6 +40,7 @@ async def test_commands_are_registered_once_until_they_change(
     commands = {command["name"]: command for command in registered[0].json}
     assert sorted(commands) == [
         "admin",
+        "blend",
         "imagine",
         "info",
         "privacy",
@@ -48,8 +49,20 @@ async def test_commands_are_registered_once_until_they_change(
         "settings",
         "show",
     ]
-    assert [option["name"] for option in commands["imagine"]["options"]] == ["prompt"]
-    assert commands["imagine"]["options"][0]["required"] is True
+    imagine = commands["imagine"]["options"]
+    assert [(option["name"], option.get("required", False)) for option in imagine] == [
+        ("prompt", True),
+        ("image", False),
+    ]
+    assert imagine[1]["type"] == 11  # an attachment, as Discord hands files to commands
+    blend = commands["blend"]["options"]
+    assert [option["name"] for option in blend if option.get("required")] == ["image1", "image2"]
+    assert [option["name"] for option in blend if not option.get("required")] == [
+        "image3",
+        "image4",
+        "image5",
+        "prompt",
+    ]
     assert [option["name"] for option in commands["show"]["options"]] == ["job_id"]
     assert [option["name"] for option in commands["profile"]["options"]] == [
         "show",

@@ -117,7 +117,8 @@ async def test_imagine_upscale_vary_reroll_leave_jobs_images_files_and_events(
     varied = await make(app, await app.service.vary(alice, grid.job_id, 3, strong=False))
     assert varied.kind == "variation" and len(varied.images) == 4
     assert varied.parent_image_id == grid.images[2].id
-    assert varied.parameters.strength == pytest.approx(0.35)
+    assert varied.parameters.strength == pytest.approx(0.5)
+    assert varied.parameters.chaos == 60
     assert (varied.images[0].width, varied.images[0].height) == (
         grid.images[0].width,
         grid.images[0].height,
@@ -162,7 +163,7 @@ async def test_a_strong_variation_redraws_more_than_a_subtle_one(app: App, alice
         done = await app.service.show(queued.job_id)
         assert done.status == "done" and done.parameters.variation == strength
         assert {i.sha256 for i in done.images}.isdisjoint(i.sha256 for i in grid.images)
-    assert totals == {"subtle": {7}, "strong": {14}}
+    assert totals == {"subtle": {10}, "strong": {17}}
 
 
 async def test_reactions_are_recorded_and_only_owners_delete(
