@@ -349,7 +349,7 @@ async def test_processes_that_meet_a_new_model_at_once_register_it_once(
     assert [tuple(row) for row in rows] == [(Path(settings.model).name, True)]
 
 
-async def test_chaos_and_tile_travel_with_a_grid_to_its_reroll_and_variations(
+async def test_chaos_and_tile_travel_with_a_grid_to_its_reroll_and_a_variation_has_its_own(
     app: App, alice: Actor
 ) -> None:
     grid = await make(app, await app.service.imagine(alice, "a red circle --chaos 80 --tile"))
@@ -358,5 +358,5 @@ async def test_chaos_and_tile_travel_with_a_grid_to_its_reroll_and_variations(
 
     assert (grid.parameters.chaos, grid.parameters.tile) == (80, True)
     assert (rerolled.parameters.chaos, rerolled.parameters.tile) == (80, True)
-    # A variation starts from its picture: chaos has nothing to spread; it stays seamless.
-    assert (varied.parameters.chaos, varied.parameters.tile) == (None, True)
+    # A variation's chaos is its kind's (how far it moves from its picture); it stays seamless.
+    assert (varied.parameters.chaos, varied.parameters.tile) == (60, True)
