@@ -163,7 +163,7 @@ async def test_a_strong_variation_redraws_more_than_a_subtle_one(app: App, alice
         done = await app.service.show(queued.job_id)
         assert done.status == "done" and done.parameters.variation == strength
         assert {i.sha256 for i in done.images}.isdisjoint(i.sha256 for i in grid.images)
-    assert totals == {"subtle": {10}, "strong": {17}}
+    assert totals == {"subtle": {10}, "strong": {13}}
 
 
 async def test_reactions_are_recorded_and_only_owners_delete(
