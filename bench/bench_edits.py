@@ -60,8 +60,8 @@ async def run(args: argparse.Namespace) -> None:
         [wide] = await engine.generate(dataclasses.replace(plain(args.steps, (96, 64)), seeds=(9,)))
         operations: dict[str, Callable[[Image, Image], GenerationRequest]] = {
             "plain grid": lambda _p, _w: plain(args.steps),
-            "variation (0.7)": lambda p, _w: dataclasses.replace(
-                plain(args.steps), init_image=p, strength=0.7
+            "vary (strong)": lambda p, _w: dataclasses.replace(
+                plain(args.steps), init_image=p, strength=0.65, chaos=100
             ),
             "zoom out 2x": lambda p, _w: on_canvas(args.steps, zoom_out(p, 2.0)),
             "pan right": lambda p, _w: on_canvas(args.steps, pan(p, "right", MULTIPLE)),
