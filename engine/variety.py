@@ -112,8 +112,8 @@ def coarse_start(pipeline: DiffusionPipeline, chaos: int) -> Iterator[None]:
 
 
 def _with_coarse(noise: torch.Tensor, share: float) -> torch.Tensor:
-    """Noise with ``share`` of its own coarse part added, brought back to unit spread. Packed
-    noise (FLUX's tokens) is left as it is: its cells are not laid out as a picture."""
+    """Noise with ``share`` of its own coarse part added, brought back to unit spread. Noise
+    packed into tokens is left as it is (FLUX noises its picture before packing it)."""
     if noise.dim() != 4:
         return noise
     low = torch.nn.functional.adaptive_avg_pool2d(noise, _COARSE_CELLS)

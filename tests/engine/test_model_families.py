@@ -144,6 +144,24 @@ async def test_each_family_varies_a_picture_less_the_subtler_the_variation(
     assert shown[0.3] > 4 * shown[0.9]
 
 
+@pytest.mark.parametrize("family", list(FAMILIES))
+async def test_each_family_varies_with_chaos(
+    family: str, request: pytest.FixtureRequest, local_engine: LocalEngine
+) -> None:
+    # Coarse noise goes into the noise a variation redraws its picture from, in every family
+    # (FLUX noises its picture before packing it into tokens).
+    make = RequestFactory(_model(request, family))
+    [source] = await local_engine.generate(make(seeds=(3,)))
+    calm = await local_engine.generate(make(init_image=source, strength=0.6, seeds=(1, 2)))
+    chaotic = await local_engine.generate(
+        make(init_image=source, strength=0.6, seeds=(1, 2), chaos=100)
+    )
+
+    assert [p.size for p in chaotic] == [p.size for p in calm]
+    moved = [pixel_distance(a, b) for a, b in zip(chaotic, calm, strict=True)]
+    assert all(distance > 0 for distance in moved), moved
+
+
 async def test_each_family_upscales_plainly_and_refined(
     family_model: str, local_engine: LocalEngine
 ) -> None:
