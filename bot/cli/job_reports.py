@@ -113,9 +113,14 @@ def print_view(view: JobView, position: int | None = None, story: Sequence[Signa
     if data_job:
         _print_data_job(out, view)
         return
+    drawn_with = f" · chaos {p.chaos}" if p.chaos else ""
+    if p.images:
+        drawn_with += (
+            f" · from {p.images} image{'s' if p.images > 1 else ''} (--iw {p.image_weight:g})"
+        )
     out.print(
         f"  {p.width}x{p.height} · steps {p.steps} · cfg {p.guidance}"
-        f" · model {plain(view.model)} · seeds {view.seeds[0]}..{view.seeds[-1]}"
+        f" · model {plain(view.model)} · seeds {view.seeds[0]}..{view.seeds[-1]}{drawn_with}"
     )
     if view.grid_path:
         out.print(f"  grid: {plain(view.grid_path)}")
