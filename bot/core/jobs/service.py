@@ -260,15 +260,9 @@ class JobService:
                 actor=actor,
             )
             await self._queue(session, job)
+            kept_sizes = zip(kept, images.pictures, strict=True)
             session.add_all(
-                ImagePrompt(
-                    job_id=job.id,
-                    position=position,
-                    sha256=sha,
-                    width=picture.width,
-                    height=picture.height,
-                )
-                for position, (sha, picture) in enumerate(zip(kept, images.pictures, strict=True))
+                _image_prompts_of(job, [(sha, picture.size) for sha, picture in kept_sizes])
             )
         return await self.show(job.public_id, warnings=warnings)
 
@@ -436,17 +430,14 @@ class JobService:
             await self._queue(session, job)
             # ... and a grid from image prompts starts from the same pictures.
             given = await session.execute(
-                select(ImagePrompt).where(ImagePrompt.job_id == parent.id)
+                select(ImagePrompt)
+                .where(ImagePrompt.job_id == parent.id)
+                .order_by(ImagePrompt.position)
             )
             session.add_all(
-                ImagePrompt(
-                    job_id=job.id,
-                    position=row.position,
-                    sha256=row.sha256,
-                    width=row.width,
-                    height=row.height,
+                _image_prompts_of(
+                    job, [(row.sha256, (row.width, row.height)) for row in given.scalars()]
                 )
-                for row in given.scalars()
             )
             session.add(self._click(user, EventKind.REROLL, parent, None, job, actor))
         return await self.show(job.public_id)
@@ -854,6 +845,14 @@ def model_version_name(spec: str) -> str:
     if path.is_absolute() or spec.startswith("."):
         return path.name[:100]
     return spec[:100]
+
+
+def _image_prompts_of(job: Job, given: Sequence[tuple[str, tuple[int, int]]]) -> list[ImagePrompt]:
+    """The rows naming a job's image prompts: (sha256, size) each, in the order given."""
+    return [
+        ImagePrompt(job_id=job.id, position=position, sha256=sha, width=size[0], height=size[1])
+        for position, (sha, size) in enumerate(given)
+    ]
 
 
 def _refuse_what_the_model_cannot_draw(parsed: ParsedPrompt, info: ModelInfo, name: str) -> None:
