@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import PIL.Image
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.jobs.comparison import versions_by_position
 from bot.core.jobs.edits import EDIT_STRENGTH, canvas_for, edit_of
@@ -42,15 +43,11 @@ class PictureHandler:
                 for version_id in dict.fromkeys(layout)
             }
             parent = await session.get(Image, job.parent_image_id) if job.parent_image_id else None
-            given = await session.execute(
-                select(ImagePrompt.sha256)
-                .where(ImagePrompt.job_id == job.id)
-                .order_by(ImagePrompt.position)
-            )
-            image_prompts = list(given.scalars())
+            # Asked only of grids from image prompts: every other job's drawing skips the query.
+            image_prompts = await _image_prompts(session, job) if job.parameters.images else None
         source = (
             await self._image_prompts_start(job, image_prompts)
-            if job.parameters.images
+            if image_prompts is not None
             else await self._source_image(job, parent)
         )
         pictures = await self._render_versions(job, layout, versions, source, on_progress)
@@ -188,6 +185,16 @@ class PictureHandler:
             for position, (sha256, picture) in enumerate(zip(shas, pictures, strict=True))
         ]
         return JobResult(images=rows, grid_sha256=grid)
+
+
+async def _image_prompts(session: AsyncSession, job: Job) -> list[str]:
+    """The hashes of the pictures a job was given, in their order."""
+    given = await session.execute(
+        select(ImagePrompt.sha256)
+        .where(ImagePrompt.job_id == job.id)
+        .order_by(ImagePrompt.position)
+    )
+    return list(given.scalars())
 
 
 def _one_of(on_progress: ProgressCallback | None, rank: int, parts: int) -> ProgressCallback | None:
