@@ -1,11 +1,11 @@
 """Weighted prompts drawn: compel turns them into the text embeddings a pipeline takes instead of
-its prompt (``prompt_embeds``, and the pooled ones SDXL and FLUX also take).
+its prompt (``prompt_embeds``, and the pooled ones SDXL also takes).
 
 compel knows the Stable Diffusion 1.x/2.x and SDXL text encoders; other families take no
-weights, and the engine says so (``ModelInfo.takes_prompt_weights``). (compel 2.5's FLUX
-wrapper returns one pooled embedding per part of a blend, which FLUX cannot take, so FLUX is
-refused too.) A plain prompt in
-a batch with weighted ones comes out of compel as the pipeline itself would encode it.
+weights, and the engine says so (``ModelInfo.takes_prompt_weights``). FLUX is refused too:
+compel 2.5's FLUX wrapper returns one pooled embedding per part of a blend, which FLUX cannot
+take. A plain prompt in a batch with weighted ones comes out of compel as the pipeline itself
+would encode it.
 """
 
 from __future__ import annotations
@@ -34,10 +34,9 @@ def with_prompt_weights(pipeline: DiffusionPipeline, arguments: dict[str, Any]) 
     # One prompt per picture: not every pipeline given embeddings repeats them per picture.
     each = int(arguments.get("num_images_per_prompt") or 1)
     prompts = [text for text in prompts for _ in range(each)]
+    # A batch of requests brings one negative prompt per picture already; one request, one.
     negative = arguments.get("negative_prompt")
     negatives = [negative] * len(prompts) if isinstance(negative, str) else negative
-    if negatives is not None and len(negatives) != len(prompts):
-        negatives = [text for text in negatives for _ in range(each)]
     try:
         texts = [compel_prompt(text) for text in prompts]
         embedded = _embed(pipeline, family, texts, negatives)
