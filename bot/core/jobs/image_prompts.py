@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cached_property
 
 import PIL.Image
 import PIL.ImageOps
@@ -44,16 +45,21 @@ class Upload:
 
 @dataclass(frozen=True)
 class ImagePrompts:
-    """Checked image prompts: the pictures, upright and in RGB, and the PNG each is kept as."""
+    """Checked image prompts: the pictures, upright and in RGB."""
 
     pictures: tuple[Image, ...]
-    encoded: tuple[bytes, ...]
 
     def __len__(self) -> int:
         return len(self.pictures)
 
+    @cached_property
+    def encoded(self) -> tuple[bytes, ...]:
+        """The PNG each is kept as; made when first asked for (by the job that keeps them, not
+        by a front end that only checks them first). Slow for big photos: off the event loop."""
+        return tuple(encode_png(picture) for picture in self.pictures)
 
-NO_IMAGE_PROMPTS = ImagePrompts((), ())
+
+NO_IMAGE_PROMPTS = ImagePrompts(())
 
 
 def read_uploads(uploads: Sequence[Upload], max_bytes: int) -> ImagePrompts:
@@ -64,8 +70,7 @@ def read_uploads(uploads: Sequence[Upload], max_bytes: int) -> ImagePrompts:
             f"At most {MOST_IMAGE_PROMPTS} image prompts go with one prompt; "
             f"{len(uploads)} were given."
         )
-    pictures = tuple(_picture(upload, max_bytes) for upload in uploads)
-    return ImagePrompts(pictures, tuple(encode_png(picture) for picture in pictures))
+    return ImagePrompts(tuple(_picture(upload, max_bytes) for upload in uploads))
 
 
 def check_upload_size(name: str, size: int, max_bytes: int) -> None:
